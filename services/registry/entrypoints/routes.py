@@ -1,0 +1,276 @@
+"""The registry's HTTP routes under /v1: thin adapters from HTTP to the use cases."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Response, UploadFile, status
+from pydantic import ValidationError
+
+from services.registry.adapters import api_keys
+from services.registry.domain.roles import Role
+from services.registry.entrypoints.dependencies import (
+    ActorDep,
+    ContainerDep,
+    Limit,
+    Offset,
+    SessionDep,
+)
+from services.registry.entrypoints.views import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApprovalPublic,
+    AuditRecordPublic,
+    DatasetPublic,
+    DeploymentPublic,
+    DeploymentRecordPublic,
+    ErrorBody,
+    ModelPublic,
+    VersionPublic,
+)
+from services.registry.service_layer import audit, deployments, models, versions
+from services.registry.service_layer.context import get_model as get_registered_model
+from services.registry.service_layer.errors import Conflict, InvalidInput
+from shared.kafka.codec import describe_validation_error
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422)
+}
+router = APIRouter(prefix="/v1", responses=ERRORS)
+Reason = Annotated[str, Query(min_length=1, max_length=2000, description="Why; audited.")]
+
+
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED, tags=["access"])
+def create_api_key(body: ApiKeyCreate, actor: ActorDep, session: SessionDep) -> ApiKeyCreated:
+    """Issue an API key with a role (admin only). The token is returned only this once."""
+    actor.require(Role.ADMIN, "issuing API keys")
+    try:
+        token = api_keys.create_key(session, name=body.name, role=body.role)
+    except ValueError as error:
+        raise Conflict(str(error)) from None
+    return ApiKeyCreated(name=body.name, role=body.role, key=token)
+
+
+@router.post("/models", status_code=status.HTTP_201_CREATED, tags=["models"])
+def create_model(body: models.ModelCreate, actor: ActorDep, session: SessionDep) -> ModelPublic:
+    """Register a model name, its task and its promotion policy."""
+    return ModelPublic.of(models.create_model(session, actor, body))
+
+
+@router.get("/models", tags=["models"])
+def list_models(
+    _actor: ActorDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> list[ModelPublic]:
+    return [ModelPublic.of(row) for row in models.list_models(session, limit=limit, offset=offset)]
+
+
+@router.get("/models/{name}", tags=["models"])
+def get_model(name: str, _actor: ActorDep, session: SessionDep) -> ModelPublic:
+    return ModelPublic.of(get_registered_model(session, name))
+
+
+@router.patch("/models/{name}", tags=["models"])
+def update_model(
+    name: str, body: models.ModelUpdate, actor: ActorDep, session: SessionDep
+) -> ModelPublic:
+    """Change the description, routing options or (approver) the promotion policy."""
+    return ModelPublic.of(models.update_model(session, actor, name, body))
+
+
+def _version_view(session: SessionDep, name: str, number: int) -> VersionPublic:
+    model, row = versions.get_version(session, name, number)
+    return VersionPublic.of(
+        model, row, versions.dataset_of(session, row), list(versions.approvals_of(session, row))
+    )
+
+
+@router.post("/models/{name}/versions", status_code=status.HTTP_201_CREATED, tags=["versions"])
+async def register_version(
+    name: str,
+    artifact: Annotated[UploadFile, Form(description="The model, saved with skops.")],
+    dataset: Annotated[UploadFile, Form(description="Training data as CSV with a header.")],
+    metadata: Annotated[str, Form(description="JSON: code_version, target, params, metrics…")],
+    actor: ActorDep,
+    session: SessionDep,
+    container: ContainerDep,
+) -> VersionPublic:
+    """Register a version: artifact, training data and code version, checked to fit together."""
+    try:
+        parsed = versions.VersionMetadata.model_validate_json(metadata)
+    except ValidationError as error:
+        raise InvalidInput(
+            f"metadata: {describe_validation_error(error)}",
+            details=error.errors(include_url=False, include_context=False),
+        ) from None
+    artifact_bytes, dataset_bytes = await artifact.read(), await dataset.read()
+
+    def register() -> VersionPublic:
+        row = versions.register_version(
+            session,
+            container.store,
+            actor,
+            name,
+            artifact=artifact_bytes,
+            dataset=dataset_bytes,
+            metadata=parsed,
+        )
+        return _version_view(session, name, row.version)
+
+    return await asyncio.to_thread(register)
+
+
+@router.get("/models/{name}/versions", tags=["versions"])
+def list_versions(
+    name: str, _actor: ActorDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> list[VersionPublic]:
+    rows = versions.list_versions(session, name, limit=limit, offset=offset)
+    return [_version_view(session, name, row.version) for row in rows]
+
+
+@router.get("/models/{name}/versions/{number}", tags=["versions"])
+def get_version(name: str, number: int, _actor: ActorDep, session: SessionDep) -> VersionPublic:
+    return _version_view(session, name, number)
+
+
+@router.get(
+    "/models/{name}/versions/{number}/artifact",
+    tags=["versions"],
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_artifact(
+    name: str, number: int, _actor: ActorDep, session: SessionDep, container: ContainerDep
+) -> Response:
+    """The skops file, hash-checked before it is sent; its SHA-256 is in the ETag."""
+    _, row = versions.get_version(session, name, number)
+    data = versions.read_blob(container.store, row.artifact_sha256)
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={
+            "ETag": f'"{row.artifact_sha256}"',
+            "Content-Disposition": f'attachment; filename="{name}-v{number}.skops"',
+        },
+    )
+
+
+@router.get("/models/{name}/versions/{number}/profile", tags=["versions"])
+def get_profile(name: str, number: int, _actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """The reference profile of the training data, which drift is measured against."""
+    _, row = versions.get_version(session, name, number)
+    return row.profile
+
+
+@router.post(
+    "/models/{name}/versions/{number}/approvals",
+    status_code=status.HTTP_201_CREATED,
+    tags=["versions"],
+)
+def decide_approval(
+    name: str,
+    number: int,
+    body: versions.ApprovalRequest,
+    actor: ActorDep,
+    session: SessionDep,
+) -> ApprovalPublic:
+    """Approve or reject a version for production (approver role; not your own version)."""
+    return ApprovalPublic.of(versions.decide_approval(session, actor, name, number, body))
+
+
+@router.get("/datasets/{sha256}", tags=["datasets"])
+def get_dataset(sha256: str, _actor: ActorDep, session: SessionDep) -> DatasetPublic:
+    return DatasetPublic.of(versions.get_dataset(session, sha256))
+
+
+@router.get(
+    "/datasets/{sha256}/content",
+    tags=["datasets"],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def download_dataset(
+    sha256: str, _actor: ActorDep, session: SessionDep, container: ContainerDep
+) -> Response:
+    """The stored training-data snapshot, hash-checked."""
+    dataset = versions.get_dataset(session, sha256)
+    data = versions.read_blob(container.store, dataset.sha256)
+    return Response(data, media_type="text/csv", headers={"ETag": f'"{dataset.sha256}"'})
+
+
+@router.get("/models/{name}/deployment", tags=["deployments"])
+def get_deployment(name: str, _actor: ActorDep, session: SessionDep) -> DeploymentPublic:
+    """Which versions serve now: production, canary with its weight, shadow."""
+    return DeploymentPublic.of(name, deployments.current_deployment(session, name))
+
+
+@router.get("/models/{name}/deployment/history", tags=["deployments"])
+def get_deployment_history(
+    name: str, _actor: ActorDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> list[DeploymentRecordPublic]:
+    """What served when, newest first."""
+    rows = deployments.history(session, name, limit=limit, offset=offset)
+    return [DeploymentRecordPublic.of(row) for row in rows]
+
+
+@router.post("/models/{name}/deployment/production", tags=["deployments"])
+def promote(
+    name: str, body: deployments.PromoteRequest, actor: ActorDep, session: SessionDep
+) -> DeploymentPublic:
+    """Promote a version to production: it needs an approval, or the model's guardrail."""
+    return DeploymentPublic.of(name, deployments.promote(session, actor, name, body))
+
+
+@router.post("/models/{name}/deployment/canary", tags=["deployments"])
+def start_canary(
+    name: str, body: deployments.CanaryRequest, actor: ActorDep, session: SessionDep
+) -> DeploymentPublic:
+    """Send a share of traffic to a version, sticky per routing key."""
+    return DeploymentPublic.of(name, deployments.set_canary(session, actor, name, body))
+
+
+@router.delete("/models/{name}/deployment/canary", tags=["deployments"])
+def stop_canary(
+    name: str, reason: Reason, actor: ActorDep, session: SessionDep
+) -> DeploymentPublic:
+    return DeploymentPublic.of(name, deployments.clear_canary(session, actor, name, reason))
+
+
+@router.post("/models/{name}/deployment/shadow", tags=["deployments"])
+def start_shadow(
+    name: str, body: deployments.ShadowRequest, actor: ActorDep, session: SessionDep
+) -> DeploymentPublic:
+    """Let a version predict on live traffic without its answers being delivered."""
+    return DeploymentPublic.of(name, deployments.set_shadow(session, actor, name, body))
+
+
+@router.delete("/models/{name}/deployment/shadow", tags=["deployments"])
+def stop_shadow(
+    name: str, reason: Reason, actor: ActorDep, session: SessionDep
+) -> DeploymentPublic:
+    return DeploymentPublic.of(name, deployments.clear_shadow(session, actor, name, reason))
+
+
+@router.post("/models/{name}/rollback", tags=["deployments"])
+def rollback(
+    name: str, body: deployments.ReasonRequest, actor: ActorDep, session: SessionDep
+) -> DeploymentPublic:
+    """One call back to the previous production version (any canary stops)."""
+    return DeploymentPublic.of(name, deployments.rollback(session, actor, name, body.reason))
+
+
+@router.get("/audit", tags=["audit"])
+def list_audit(
+    _actor: ActorDep,
+    session: SessionDep,
+    model: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[AuditRecordPublic]:
+    """Every change: who, what, when and why, newest first."""
+    rows = audit.list_audit(
+        session, model=model, actor=actor, action=action, limit=limit, offset=offset
+    )
+    return [AuditRecordPublic.of(row) for row in rows]

@@ -1,0 +1,231 @@
+"""What the HTTP API returns: public views of the registry's records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from services.registry.adapters.tables import (
+    Approval,
+    AuditRecord,
+    Dataset,
+    Deployment,
+    DeploymentRecord,
+    ModelVersion,
+    RegisteredModel,
+)
+from services.registry.domain.roles import Role
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer has this shape, saying what was wrong."""
+
+    error: ErrorDetail
+
+
+class DeploymentPublic(BaseModel):
+    model: str
+    production: int | None
+    canary: int | None
+    canary_weight: float
+    shadow: int | None
+    revision: int
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, model: str, row: Deployment) -> DeploymentPublic:
+        return cls(
+            model=model,
+            production=row.production,
+            canary=row.canary,
+            canary_weight=row.canary_weight,
+            shadow=row.shadow,
+            revision=row.revision,
+            updated_at=as_utc(row.updated_at),
+        )
+
+
+class DeploymentRecordPublic(BaseModel):
+    action: str
+    production: int | None
+    canary: int | None
+    canary_weight: float
+    shadow: int | None
+    actor: str
+    reason: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: DeploymentRecord) -> DeploymentRecordPublic:
+        return cls.model_validate(
+            row.model_dump() | {"created_at": as_utc(row.created_at)}, from_attributes=False
+        )
+
+
+class ModelPublic(BaseModel):
+    name: str
+    task: str
+    description: str
+    policy: dict[str, Any]
+    routing: dict[str, Any]
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: RegisteredModel) -> ModelPublic:
+        return cls(
+            name=row.name,
+            task=row.task,
+            description=row.description,
+            policy=row.policy,
+            routing=row.routing,
+            created_by=row.created_by,
+            created_at=as_utc(row.created_at),
+        )
+
+
+class ApprovalPublic(BaseModel):
+    decision: str
+    approver: str
+    reason: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Approval) -> ApprovalPublic:
+        return cls(
+            decision=row.decision,
+            approver=row.approver,
+            reason=row.reason,
+            created_at=as_utc(row.created_at),
+        )
+
+
+class DatasetPublic(BaseModel):
+    sha256: str
+    size_bytes: int
+    row_count: int
+    columns: list[str]
+    content_url: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Dataset) -> DatasetPublic:
+        return cls(
+            sha256=row.sha256,
+            size_bytes=row.size_bytes,
+            row_count=row.row_count,
+            columns=row.columns,
+            content_url=f"/v1/datasets/{row.sha256}/content",
+            created_at=as_utc(row.created_at),
+        )
+
+
+class ArtifactPublic(BaseModel):
+    sha256: str
+    size_bytes: int
+    format: str = "skops"
+    url: str
+
+
+class VersionPublic(BaseModel):
+    """A version with its whole lineage: artifact, data, code, parameters and results."""
+
+    model: str
+    version: int
+    status: str
+    estimator_type: str
+    artifact: ArtifactPublic
+    dataset: DatasetPublic
+    code_version: str
+    parent_version: int | None
+    target: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    description: str
+    signature: dict[str, Any]
+    profile_url: str
+    approvals: list[ApprovalPublic] = Field(default_factory=list)
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        model: RegisteredModel,
+        row: ModelVersion,
+        dataset: Dataset,
+        approvals: list[Approval],
+    ) -> VersionPublic:
+        base = f"/v1/models/{model.name}/versions/{row.version}"
+        return cls(
+            model=model.name,
+            version=row.version,
+            status=row.status,
+            estimator_type=row.estimator_type,
+            artifact=ArtifactPublic(
+                sha256=row.artifact_sha256, size_bytes=row.artifact_size, url=f"{base}/artifact"
+            ),
+            dataset=DatasetPublic.of(dataset),
+            code_version=row.code_version,
+            parent_version=row.parent_version,
+            target=row.target,
+            params=row.params,
+            metrics=row.metrics,
+            tags=row.tags,
+            description=row.description,
+            signature=row.signature,
+            profile_url=f"{base}/profile",
+            approvals=[ApprovalPublic.of(approval) for approval in approvals],
+            created_by=row.created_by,
+            created_at=as_utc(row.created_at),
+        )
+
+
+class AuditRecordPublic(BaseModel):
+    id: int
+    actor: str
+    action: str
+    model: str | None
+    version: int | None
+    reason: str
+    details: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: AuditRecord) -> AuditRecordPublic:
+        assert row.id is not None
+        return cls(
+            id=row.id,
+            actor=row.actor,
+            action=row.action,
+            model=row.model,
+            version=row.version,
+            reason=row.reason,
+            details=row.details,
+            created_at=as_utc(row.created_at),
+        )
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@-]+$")
+    role: Role
+
+
+class ApiKeyCreated(BaseModel):
+    name: str
+    role: Role
+    key: str = Field(description="The token; shown only once, store it now.")

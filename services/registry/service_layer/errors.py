@@ -1,0 +1,44 @@
+"""Errors the registry's use cases raise; the HTTP layer maps each to one status code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RegistryError(Exception):
+    """Base: a request the registry refuses, with a code and a message for the caller."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(RegistryError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(RegistryError):
+    status_code = 409
+    code = "conflict"
+
+
+class Forbidden(RegistryError):
+    status_code = 403
+    code = "forbidden"
+
+
+class InvalidInput(RegistryError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class IntegrityFailure(RegistryError):
+    """Stored bytes no longer match their hash: never serve them."""
+
+    status_code = 500
+    code = "integrity_failure"

@@ -1,0 +1,54 @@
+"""Registry settings: where data lives, who the first admin is, how big uploads may be."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+
+from shared.settings import ModelbusSettings
+
+MIN_KEY_LENGTH = 24
+
+
+class RegistrySettings(ModelbusSettings):
+    """`MODELBUS_*` settings of the model registry service."""
+
+    database_url: str = "sqlite:///.cache/registry/registry.db"
+    """SQLAlchemy URL: SQLite by default, `postgresql+psycopg://...` in production."""
+
+    artifact_dir: Path = Path(".cache/registry/blobs")
+    """Folder of the content-addressed store for model artifacts and dataset snapshots."""
+
+    admin_api_key: SecretStr | None = None
+    """Bootstrap admin key, ensured at start-up; required outside development."""
+
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest accepted request body (artifact plus dataset); bigger ones get 413."""
+
+    publish_events: bool = True
+    """Relay `model-events` to Kafka; off only for running the API without a broker."""
+
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    """How often the outbox relay looks for events it has not yet published."""
+
+    registry_host: str = "127.0.0.1"
+    """Interface the HTTP server binds to."""
+
+    registry_port: int = Field(default=8000, ge=1, le=65535)
+    """Port the HTTP server listens on."""
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if self.environment != "production":
+            return self
+        key = self.admin_api_key.get_secret_value() if self.admin_api_key else ""
+        if len(key) < MIN_KEY_LENGTH:
+            raise ValueError(
+                f"MODELBUS_ADMIN_API_KEY must be set to at least {MIN_KEY_LENGTH} characters "
+                "in production"
+            )
+        if self.database_url.startswith("sqlite"):
+            raise ValueError("production needs MODELBUS_DATABASE_URL to point at PostgreSQL")
+        return self

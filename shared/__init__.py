@@ -1,0 +1,1 @@
+"""modelbus common package: wire contracts, settings base, Kafka codec and telemetry."""

@@ -1,0 +1,34 @@
+"""Wire contracts: one pydantic model per Kafka topic payload."""
+
+from shared.contracts.base import WireModel
+from shared.contracts.dead_letters import DeadLetter
+from shared.contracts.drift_alerts import DriftAlert, DriftWindow
+from shared.contracts.feedback import Feedback
+from shared.contracts.labels import LabelledExample
+from shared.contracts.model_events import DeploymentState, ModelEvent
+from shared.contracts.predictions import (
+    ClassifierOutput,
+    ErrorCode,
+    Prediction,
+    PredictionError,
+    RegressorOutput,
+)
+from shared.contracts.requests import Callback, PredictionRequest
+
+__all__ = [
+    "Callback",
+    "ClassifierOutput",
+    "DeadLetter",
+    "DeploymentState",
+    "DriftAlert",
+    "DriftWindow",
+    "ErrorCode",
+    "Feedback",
+    "LabelledExample",
+    "ModelEvent",
+    "Prediction",
+    "PredictionError",
+    "PredictionRequest",
+    "RegressorOutput",
+    "WireModel",
+]

@@ -1,0 +1,1 @@
+"""Kafka adapters: the only place where bytes become typed messages and back."""

@@ -1,0 +1,117 @@
+"""Encode typed messages into Kafka records and decode records into typed messages."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from shared.contracts import DeadLetter, WireModel
+from shared.kafka.headers import Headers, build_headers, parse_headers
+from shared.topics import TopicSpec
+
+T = TypeVar("T", bound=WireModel)
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    """A record ready for a Kafka producer."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers
+
+
+class UndecodableMessage(Exception):
+    """A record no version of the contract can read; it belongs on the dead-letter topic."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def encode(
+    spec: TopicSpec[T], message: T, *, key: str | None, source: str, topic: str | None = None
+) -> OutgoingRecord:
+    """Serialise a message for `spec`'s topic, with CloudEvents and trace headers."""
+    if not isinstance(message, spec.payload):
+        carried = spec.payload.__name__
+        raise TypeError(f"{spec.name} carries {carried}, not {type(message).__name__}")
+    return OutgoingRecord(
+        topic=topic or spec.name,
+        key=key.encode() if key is not None else None,
+        value=message.model_dump_json(exclude_none=False).encode(),
+        headers=build_headers(event_type=spec.event_type, source=source, subject=key),
+    )
+
+
+def _major_event_type(event_type: str) -> str:
+    return event_type.rsplit(".v", 1)[0]
+
+
+def decode(
+    spec: TopicSpec[T],
+    value: bytes | None,
+    headers: Iterable[tuple[str, bytes | None]] | None = None,
+) -> T:
+    """Parse a record of `spec`'s topic, or raise UndecodableMessage saying exactly why."""
+    if value is None:
+        raise UndecodableMessage("empty_value", "record has no value (tombstone)")
+    metadata = parse_headers(headers)
+    if metadata.event_type is not None and metadata.event_type != spec.event_type:
+        same_family = _major_event_type(metadata.event_type) == _major_event_type(spec.event_type)
+        if not same_family:
+            raise UndecodableMessage(
+                "wrong_event_type",
+                f"ce_type {metadata.event_type!r} does not belong on {spec.name} "
+                f"(expected {spec.event_type!r})",
+            )
+        raise UndecodableMessage(
+            "unsupported_version",
+            f"ce_type {metadata.event_type!r} is a version this consumer cannot read "
+            f"(it reads {spec.event_type!r})",
+        )
+    try:
+        return spec.payload.model_validate_json(value)
+    except ValidationError as error:
+        if any(detail["type"] == "json_invalid" for detail in error.errors()):
+            reason = f"value is not valid JSON: {error.errors()[0]['msg']}"
+            raise UndecodableMessage("malformed_json", reason) from None
+        raise UndecodableMessage("schema_violation", describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, naming the field, so a producer can fix its message."""
+    lines = []
+    for detail in error.errors(include_url=False):
+        location = ".".join(str(part) for part in detail["loc"]) or "(message)"
+        lines.append(f"{location}: {detail['msg']}")
+    return "; ".join(lines)
+
+
+def dead_letter_for(
+    *,
+    source_topic: str,
+    partition: int | None,
+    offset: int | None,
+    key: bytes | None,
+    value: bytes | None,
+    error: UndecodableMessage,
+    service: str,
+) -> DeadLetter:
+    """The dead-letter record for an unreadable message; the original bytes survive in base64."""
+    return DeadLetter(
+        source_topic=source_topic,
+        partition=partition,
+        offset=offset,
+        key=key.decode("utf-8", errors="replace") if key is not None else None,
+        value=base64.b64encode(value).decode() if value is not None else None,
+        error_code=error.code,
+        error_message=error.message,
+        service=service,
+    )
