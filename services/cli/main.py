@@ -116,5 +116,15 @@ def schemas_check(directory: SchemasDir = Path("schemas")) -> None:
     say("schemas are up to date")
 
 
+@app.command("demo")
+def demo(
+    registry_url: Annotated[str, typer.Option(help="Registry base URL.")] = "http://127.0.0.1:8000",
+) -> None:
+    """Run the end-to-end scenario against the local stack (start it with `make up`)."""
+    from services.cli.demo import run_demo
+
+    run_demo(registry_url)
+
+
 if __name__ == "__main__":
     app()

@@ -20,6 +20,7 @@ from services.registry.service_layer.errors import (
     InvalidInput,
     NotFound,
 )
+from services.registry.service_layer.models import Task
 from shared.contracts import ModelEvent
 from shared.model_files import ModelFileError, check_compatible, inspect_artifact, sha256_hex
 from shared.profile import build_profile
@@ -79,7 +80,7 @@ def register_version(
     try:
         info = inspect_artifact(artifact)
         data = parse_csv(dataset)
-        signature = infer_signature(data, target=metadata.target, task=model.task)
+        signature = infer_signature(data, target=metadata.target, task=_task(model))
     except (ModelFileError, InvalidDataset) as error:
         raise InvalidInput(str(error)) from None
     problems = check_compatible(info, signature)
@@ -152,6 +153,10 @@ def register_version(
     session.commit()
     session.refresh(version)
     return version
+
+
+def _task(model: RegisteredModel) -> Task:
+    return "classification" if model.task == "classification" else "regression"
 
 
 def _dataset_row(

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The local modelbus stack as background processes: Kafka broker, topics, registry.
+# `up` returns only when every part answers its health check.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN_DIR="${MODELBUS_RUN_DIR:-$ROOT/.cache/stack}"
+BIN="$ROOT/.venv/bin"
+KAFKA_PORT="${MODELBUS_KAFKA_PORT:-9092}"
+REGISTRY_PORT="${MODELBUS_REGISTRY_PORT:-8000}"
+HEALTH_TIMEOUT="${MODELBUS_HEALTH_TIMEOUT:-60}"
+
+EXTERNAL_KAFKA="${MODELBUS_KAFKA_BOOTSTRAP:-}"
+export MODELBUS_KAFKA_BOOTSTRAP="${EXTERNAL_KAFKA:-127.0.0.1:$KAFKA_PORT}"
+export MODELBUS_DATABASE_URL="${MODELBUS_DATABASE_URL:-sqlite:///$RUN_DIR/registry.db}"
+export MODELBUS_ARTIFACT_DIR="${MODELBUS_ARTIFACT_DIR:-$RUN_DIR/blobs}"
+export MODELBUS_REGISTRY_PORT="$REGISTRY_PORT"
+
+log() { printf '[stack] %s\n' "$*"; }
+
+usage() {
+  cat <<USAGE
+Usage: infra/stack.sh up|down|status
+
+  up      start Kafka (unless MODELBUS_KAFKA_BOOTSTRAP names a cluster), create the topics,
+          start the registry on port $REGISTRY_PORT; waits until each is healthy
+  down    stop everything 'up' started
+  status  say what runs
+
+State, logs and the generated admin key live in $RUN_DIR.
+USAGE
+}
+
+admin_key() {
+  local file="$RUN_DIR/admin-key"
+  if [[ ! -s "$file" ]]; then
+    mkdir -p "$RUN_DIR"
+    (umask 077; "$BIN/python" -c 'import secrets; print("mbk_" + secrets.token_urlsafe(32))' >"$file")
+  fi
+  cat "$file"
+}
+
+wait_http() { # name url
+  local name="$1" url="$2" deadline=$((SECONDS + HEALTH_TIMEOUT))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if ((SECONDS > deadline)); then
+      log "$name did not become healthy within ${HEALTH_TIMEOUT}s; last log lines:"
+      tail -n 30 "$RUN_DIR/$name.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+running() { # name
+  local pid_file="$RUN_DIR/$1.pid"
+  [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+}
+
+start_service() { # name health-url command...
+  local name="$1" url="$2"
+  shift 2
+  if running "$name"; then
+    log "$name already runs (pid $(cat "$RUN_DIR/$name.pid"))"
+    return 0
+  fi
+  mkdir -p "$RUN_DIR"
+  nohup "$@" >>"$RUN_DIR/$name.log" 2>&1 &
+  echo $! >"$RUN_DIR/$name.pid"
+  wait_http "$name" "$url"
+  log "$name healthy at $url (pid $(cat "$RUN_DIR/$name.pid"), log $RUN_DIR/$name.log)"
+}
+
+stop_service() { # name
+  local pid_file="$RUN_DIR/$1.pid"
+  if running "$1"; then
+    local pid
+    pid="$(cat "$pid_file")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    log "$1 stopped"
+  fi
+  rm -f "$pid_file"
+}
+
+kafka() { # the local broker, unless the caller named an existing cluster
+  if [[ -n "$EXTERNAL_KAFKA" ]]; then
+    "$ROOT/infra/kafka/kafka.sh" "$@"
+  else
+    env -u MODELBUS_KAFKA_BOOTSTRAP "$ROOT/infra/kafka/kafka.sh" "$@"
+  fi
+}
+
+up() {
+  mkdir -p "$RUN_DIR"
+  kafka start --port "$KAFKA_PORT" --controller-port "$((KAFKA_PORT + 1))"
+  "$BIN/modelbus" topics create
+  MODELBUS_ADMIN_API_KEY="$(admin_key)" start_service registry \
+    "http://127.0.0.1:$REGISTRY_PORT/readyz" "$BIN/modelbus" registry serve
+  log "stack is up: Kafka $MODELBUS_KAFKA_BOOTSTRAP, registry http://127.0.0.1:$REGISTRY_PORT/docs"
+  log "admin API key: $RUN_DIR/admin-key"
+}
+
+down() {
+  stop_service registry
+  kafka stop
+}
+
+status() {
+  local healthy=0
+  kafka status || healthy=1
+  if running registry && curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/readyz"; then
+    log "registry: healthy (pid $(cat "$RUN_DIR/registry.pid"))"
+  else
+    log "registry: not running"
+    healthy=1
+  fi
+  return "$healthy"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  -h | --help | help | "") usage ;;
+  *) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,208 @@
+"""A reference profile of training data, the baseline the drift service compares against.
+
+Numeric histograms use decile cut points of the training data. `bin_edges` holds only
+the interior cut points, ascending and distinct, so the outer bins are open-ended
+without storing infinities: bin i holds values in [edges[i-1], edges[i]), and there are
+len(edges) + 1 bins. Everything here is finite, so profiles serialise to plain JSON.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Final, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.contracts.base import FeatureValue
+from shared.signature import InputSignature, label_text
+from shared.tabular import InvalidDataset, TabularData
+
+QUANTILE_LEVELS: Final[dict[str, float]] = {
+    "p01": 0.01,
+    "p05": 0.05,
+    "p25": 0.25,
+    "p50": 0.50,
+    "p75": 0.75,
+    "p95": 0.95,
+    "p99": 0.99,
+}
+HISTOGRAM_BINS: Final = 10
+OTHER_CATEGORY: Final = "__other__"
+_DECILES = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)[1:-1]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class NumericProfile(_Frozen):
+    """Summary of a numeric column; statistics are over the non-missing values."""
+
+    kind: Literal["numeric"] = "numeric"
+    count: int = Field(ge=1)
+    missing: int = Field(ge=0)
+    mean: float
+    std: float = Field(ge=0.0)
+    min: float
+    max: float
+    quantiles: dict[str, float] = Field(description="Keyed p01, p05, p25, p50, p75, p95, p99.")
+    bin_edges: list[float] = Field(description="Interior cut points; outer bins are open.")
+    bin_fractions: list[float] = Field(description="Share of values per bin; len(edges) + 1.")
+
+    @model_validator(mode="after")
+    def _bins_consistent(self) -> NumericProfile:
+        if len(self.bin_fractions) != len(self.bin_edges) + 1:
+            raise ValueError("bin_fractions needs exactly one more entry than bin_edges")
+        if any(low >= high for low, high in itertools.pairwise(self.bin_edges)):
+            raise ValueError("bin_edges must be strictly increasing")
+        return self
+
+
+class CategoricalProfile(_Frozen):
+    """Summary of a category, boolean or class-label column (labels as text)."""
+
+    kind: Literal["categorical"] = "categorical"
+    count: int = Field(ge=0)
+    missing: int = Field(ge=0)
+    frequencies: dict[str, float] = Field(description="Label -> share of non-missing values.")
+
+
+ColumnProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
+
+
+class ReferenceProfile(_Frozen):
+    """The training data of a model version, summarised per feature and for the target."""
+
+    rows: int = Field(ge=0)
+    features: dict[str, ColumnProfile]
+    target: ColumnProfile
+
+
+def build_profile(data: TabularData, signature: InputSignature) -> ReferenceProfile:
+    """Profile every signature feature and the target of the training data."""
+    features: dict[str, NumericProfile | CategoricalProfile] = {}
+    for spec in signature.features:
+        values = _column(data, spec.name)
+        numeric = spec.kind in ("number", "integer")
+        features[spec.name] = _profile(spec.name, values, numeric=numeric)
+    target_values = _column(data, signature.target)
+    target = _profile(signature.target, target_values, numeric=signature.task == "regression")
+    return ReferenceProfile(rows=data.row_count, features=features, target=target)
+
+
+def numeric_profile(values: Sequence[FeatureValue]) -> NumericProfile:
+    """Statistics and decile histogram; None and non-finite values count as missing."""
+    numbers = np.array([value for value in values if value is not None], dtype=np.float64)
+    numbers = numbers[np.isfinite(numbers)]
+    if numbers.size == 0:
+        raise InvalidDataset("no numeric values to profile")
+    levels = list(QUANTILE_LEVELS.values())
+    quantiles = np.quantile(numbers, levels)
+    edges = np.unique(np.quantile(numbers, _DECILES))
+    return NumericProfile(
+        count=int(numbers.size),
+        missing=len(values) - int(numbers.size),
+        mean=float(numbers.mean()),
+        std=float(numbers.std()),
+        min=float(numbers.min()),
+        max=float(numbers.max()),
+        quantiles={
+            key: float(value) for key, value in zip(QUANTILE_LEVELS, quantiles, strict=True)
+        },
+        bin_edges=[float(edge) for edge in edges],
+        bin_fractions=histogram_fractions(edges.tolist(), numbers),
+    )
+
+
+def categorical_profile(values: Sequence[FeatureValue]) -> CategoricalProfile:
+    """Label frequencies, labels as canonical text (booleans as "true"/"false")."""
+    counts = Counter(label_text(value) for value in values if value is not None)
+    present = sum(counts.values())
+    return CategoricalProfile(
+        count=present,
+        missing=len(values) - present,
+        frequencies={label: counts[label] / present for label in sorted(counts)},
+    )
+
+
+def bin_index(edges: Sequence[float], value: float) -> int:
+    """The histogram bin of `value`: 0 below edges[0], len(edges) at or above edges[-1]."""
+    if math.isnan(value):
+        raise ValueError("a missing value (NaN) has no bin")
+    return bisect.bisect_right(edges, value)
+
+
+def histogram_fractions(edges: Sequence[float], values: ArrayLike) -> list[float]:
+    """Share of the finite `values` in each bin defined by `edges`; zeros if there are none."""
+    numbers = np.asarray(values, dtype=np.float64).ravel()
+    numbers = numbers[~np.isnan(numbers)]
+    bins = len(edges) + 1
+    if numbers.size == 0:
+        return [0.0] * bins
+    indices = np.searchsorted(np.asarray(edges, dtype=np.float64), numbers, side="right")
+    counts = np.bincount(indices, minlength=bins)
+    return [float(count) / numbers.size for count in counts]
+
+
+def category_fractions(
+    expected: Mapping[str, float], values: Iterable[FeatureValue]
+) -> tuple[list[float], list[float]]:
+    """Reference and observed shares aligned per training label, plus a last "other" bucket.
+
+    Labels never seen in training land in the other bucket, whose reference share is 0.
+    Missing values are left out. The result feeds `population_stability_index`.
+    """
+    labels = list(expected)
+    positions = {label: index for index, label in enumerate(labels)}
+    counts = [0] * (len(labels) + 1)
+    for value in values:
+        if value is not None:
+            counts[positions.get(label_text(value), len(labels))] += 1
+    total = sum(counts)
+    actual = [count / total for count in counts] if total else [0.0] * len(counts)
+    return [*expected.values(), 0.0], actual
+
+
+def population_stability_index(
+    expected_fractions: Sequence[float],
+    actual_fractions: Sequence[float],
+    *,
+    floor: float = 1e-4,
+) -> float:
+    """PSI = sum((a - e) * ln(a / e)); shares below `floor` are raised to it so empty bins count.
+
+    Rule of thumb: < 0.1 stable, 0.1 to 0.25 moderate shift, > 0.25 major shift.
+    """
+    if len(expected_fractions) != len(actual_fractions):
+        raise ValueError(
+            f"bin counts differ: {len(expected_fractions)} expected, {len(actual_fractions)} actual"
+        )
+    if not floor > 0.0:
+        raise ValueError("floor must be positive")
+    expected = np.maximum(np.asarray(expected_fractions, dtype=np.float64), floor)
+    actual = np.maximum(np.asarray(actual_fractions, dtype=np.float64), floor)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def _column(data: TabularData, name: str) -> list[FeatureValue]:
+    try:
+        return data.columns[name]
+    except KeyError:
+        raise InvalidDataset(f"column {name!r} of the signature is not in the data") from None
+
+
+def _profile(
+    name: str, values: Sequence[FeatureValue], *, numeric: bool
+) -> NumericProfile | CategoricalProfile:
+    if not numeric:
+        return categorical_profile(values)
+    try:
+        return numeric_profile(values)
+    except InvalidDataset as exc:
+        raise InvalidDataset(f"column {name!r}: {exc}") from None

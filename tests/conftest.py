@@ -1,0 +1,47 @@
+"""Session fixtures: a real Kafka broker and a real PostgreSQL server, started once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.kafka_broker import KafkaBroker
+from tests.support.postgres_server import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """A single-node Apache Kafka broker in KRaft mode on a free port."""
+    broker = KafkaBroker.start(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster on a free port."""
+    server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Each test gets its own topics on the shared broker."""
+    return f"t{uuid.uuid4().hex[:10]}-"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every registry test runs against SQLite and against PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(f"registry_{uuid.uuid4().hex[:12]}")
