@@ -52,6 +52,12 @@ def create_api_key(body: ApiKeyCreate, actor: ActorDep, session: SessionDep) -> 
     return ApiKeyCreated(name=body.name, role=body.role, key=token)
 
 
+@router.get("/whoami", tags=["access"])
+def whoami(actor: ActorDep) -> dict[str, str]:
+    """The caller's key name and role; other services use it to authenticate their callers."""
+    return {"name": actor.name, "role": actor.role.value}
+
+
 @router.post("/models", status_code=status.HTTP_201_CREATED, tags=["models"])
 def create_model(body: models.ModelCreate, actor: ActorDep, session: SessionDep) -> ModelPublic:
     """Register a model name, its task and its promotion policy."""

@@ -1,0 +1,59 @@
+"""Tables of the job-result store (own metadata, own migrations, own database URL)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, MetaData
+from sqlmodel import Field, SQLModel
+
+from shared.contracts.base import utc_now
+
+jobstore_metadata = MetaData()
+
+
+class JobStoreTable(SQLModel):
+    """Base of job-store tables: a metadata of their own, apart from the registry's."""
+
+    metadata = jobstore_metadata
+
+
+def _timestamp(nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default_factory=utc_now if not nullable else None,
+        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+    )
+
+
+class Job(JobStoreTable, table=True):
+    """One prediction request: its result and the state of its webhook delivery."""
+
+    __tablename__ = "jobs"
+
+    request_id: str = Field(primary_key=True, max_length=128)
+    model: str = Field(max_length=128)
+    status: str = Field(default="pending", max_length=16)  # pending | done | failed
+    prediction: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    callback_url: str | None = Field(default=None, max_length=2048)
+    delivery_status: str = Field(default="none", max_length=16)
+    """none (no callback) | pending | retrying | delivered | dead"""
+    delivery_attempts: int = 0
+    next_attempt_at: datetime | None = _timestamp(nullable=True, index=True)
+    last_error: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class DeliveryAttempt(JobStoreTable, table=True):
+    """Every webhook attempt, so the job status can show what happened."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="jobs.request_id", index=True, max_length=128)
+    attempt: int
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=2000)
+    duration_ms: float = 0.0
+    attempted_at: datetime = _timestamp()
