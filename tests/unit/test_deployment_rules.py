@@ -7,7 +7,7 @@ import pytest
 from services.registry.domain.deployment import (
     Deployment,
     DeploymentRuleViolation,
-    previous_production,
+    production_stack,
 )
 
 
@@ -49,18 +49,23 @@ def test_canary_needs_production() -> None:
 
 def test_rollback_goes_to_the_previous_production_and_stops_the_canary() -> None:
     deployment = Deployment(production=3, canary=4, canary_weight=0.1, shadow=5)
-    rolled = deployment.rolled_back([1, 2, 2, 3])
+    rolled = deployment.rolled_back([1, 2, 3])
     assert rolled == Deployment(production=2, shadow=5)
 
 
 def test_rollback_needs_an_earlier_version() -> None:
     with pytest.raises(DeploymentRuleViolation, match="first production version"):
-        Deployment(production=1).rolled_back([1, 1])
+        Deployment(production=1).rolled_back([1])
     with pytest.raises(DeploymentRuleViolation, match="nothing serves"):
         Deployment().rolled_back([])
 
 
-def test_previous_production_skips_repeats_of_the_current_version() -> None:
-    assert previous_production([1, 2, 3, 3, 3], 3) == 2
-    assert previous_production([1, 2, 1], 1) == 2
-    assert previous_production([4], 4) is None
+def test_production_stack_pushes_promotions_and_pops_rollbacks() -> None:
+    history = [("promote", 1), ("canary", 1), ("promote", 2), ("promote", 3)]
+    assert production_stack(history) == [1, 2, 3]
+    assert production_stack([*history, ("rollback", 2)]) == [1, 2]
+    assert production_stack([*history, ("rollback", 2), ("rollback", 1)]) == [1]
+    assert production_stack([("promote", 1), ("promote", 2), ("rollback", 1), ("promote", 3)]) == [
+        1,
+        3,
+    ]

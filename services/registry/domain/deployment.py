@@ -60,14 +60,14 @@ class Deployment:
             raise DeploymentRuleViolation("there is no shadow to remove")
         return replace(self, shadow=None)
 
-    def rolled_back(self, production_history: Sequence[int]) -> Deployment:
+    def rolled_back(self, stack: Sequence[int]) -> Deployment:
         """Back to the production version before the current one; any canary stops too.
 
-        `production_history` lists production versions oldest first, current last.
+        `stack` is `production_stack(...)` of the deployment history: current version last.
         """
         if self.production is None:
             raise DeploymentRuleViolation("nothing serves production, so nothing to roll back")
-        previous = previous_production(production_history, self.production)
+        previous = stack[-2] if len(stack) >= 2 and stack[-1] == self.production else None
         if previous is None:
             raise DeploymentRuleViolation(
                 f"version {self.production} is the first production version; "
@@ -76,9 +76,20 @@ class Deployment:
         return replace(self, production=previous, canary=None, canary_weight=0.0)
 
 
-def previous_production(history: Sequence[int], current: int) -> int | None:
-    """The production version that served before the run of `current` at the end of history."""
-    index = len(history) - 1
-    while index >= 0 and history[index] == current:
-        index -= 1
-    return history[index] if index >= 0 else None
+ROLLBACK = "rollback"
+
+
+def production_stack(history: Sequence[tuple[str, int | None]]) -> list[int]:
+    """Production versions still to fall back to, current last, from (action, production) rows.
+
+    A promotion pushes, a rollback pops: rolling back twice after 1 -> 2 -> 3 lands on 1,
+    never back on the version just rolled back from.
+    """
+    stack: list[int] = []
+    for action, production in history:
+        if action == ROLLBACK:
+            if stack:
+                stack.pop()
+        elif production is not None and (not stack or stack[-1] != production):
+            stack.append(production)
+    return stack

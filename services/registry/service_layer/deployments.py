@@ -79,13 +79,13 @@ def history(
     return session.exec(query).all()
 
 
-def _production_history(session: Session, model: RegisteredModel) -> list[int]:
+def _production_stack(session: Session, model: RegisteredModel) -> list[int]:
     query = (
-        select(DeploymentRecord.production)
+        select(DeploymentRecord.action, DeploymentRecord.production)
         .where(DeploymentRecord.model_id == model.id)
         .order_by(col(DeploymentRecord.id))
     )
-    return [version for version in session.exec(query).all() if version is not None]
+    return rules.production_stack([(action, version) for action, version in session.exec(query)])
 
 
 def _apply(
@@ -241,14 +241,14 @@ def rollback(session: Session, actor: Actor, model_name: str, reason: str) -> De
     """One call back to the previous production version; any canary stops."""
     actor.require(Role.PUBLISHER, "rolling back")
     model = get_model(session, model_name)
-    production_history = _production_history(session, model)
+    stack = _production_stack(session, model)
     row = _deployment_row(session, model)
     return _apply(
         session,
         actor,
         model,
-        action="rollback",
+        action=rules.ROLLBACK,
         reason=reason,
         version=row.production,
-        change=lambda current: current.rolled_back(production_history),
+        change=lambda current: current.rolled_back(stack),
     )

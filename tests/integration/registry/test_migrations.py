@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import services.registry.adapters.tables  # noqa: F401  (registers the tables)
-from services.registry.adapters.database import make_engine, migrate
+from services.registry.adapters.database import VERSION_TABLE, make_engine, migrate
 
 
 def test_migrations_match_the_tables(database_url: str) -> None:
@@ -16,7 +16,7 @@ def test_migrations_match_the_tables(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection)
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
             differences = compare_metadata(context, SQLModel.metadata)
     finally:
         engine.dispose()

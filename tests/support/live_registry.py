@@ -1,0 +1,103 @@
+"""A real registry HTTP server on a free port, for tests of services that call it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from services.registry.bootstrap import create_app
+from services.registry.settings import RegistrySettings
+from shared.clients.registry import RegistryClient
+from tests.support.sample_models import SampleModel
+
+ADMIN_KEY = "admin-key-for-tests-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LiveRegistry:
+    """A registry server and keys for each role."""
+
+    url: str
+    keys: dict[str, str]
+
+    def client(self, role: str = "publisher") -> RegistryClient:
+        return RegistryClient(self.url, self.keys[role])
+
+    def deploy(
+        self,
+        model: str,
+        samples: list[SampleModel],
+        *,
+        task: str = "classification",
+        routing: dict[str, object] | None = None,
+    ) -> list[int]:
+        """Register `samples` as versions 1..n of `model`, approve all, promote the first."""
+        with self.client("publisher") as publisher, self.client("approver") as approver:
+            publisher.create_model(model, task, routing=routing or {})
+            versions = []
+            for sample in samples:
+                created = publisher.register_version(
+                    model,
+                    artifact=sample.artifact,
+                    dataset=sample.dataset,
+                    metadata={"code_version": "abc1234", "metrics": {"score": sample.score}},
+                )
+                versions.append(int(created["version"]))
+                approver.decide(model, created["version"], "approve", "tests")
+            publisher.promote(model, versions[0], "tests")
+        return versions
+
+
+@contextmanager
+def live_registry(
+    *, data_dir: Path, kafka_bootstrap: str, topic_prefix: str, database_url: str | None = None
+) -> Iterator[LiveRegistry]:
+    """Run the registry with uvicorn in a thread until the block ends."""
+    port = free_port()
+    settings = RegistrySettings(
+        database_url=database_url or f"sqlite:///{data_dir / 'registry.db'}",
+        artifact_dir=data_dir / "blobs",
+        admin_api_key=ADMIN_KEY,  # type: ignore[arg-type]
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        outbox_poll_seconds=0.2,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the registry did not become ready within 30 s")
+        time.sleep(0.05)
+    keys = {"admin": ADMIN_KEY}
+    with RegistryClient(url, ADMIN_KEY) as admin:
+        for role in ("reader", "publisher", "approver"):
+            keys[role] = admin.create_api_key(f"{role}-key", role)
+    try:
+        yield LiveRegistry(url=url, keys=keys)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
