@@ -18,7 +18,13 @@ app = typer.Typer(
 registry_app = typer.Typer(help="The model registry service.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics of the platform.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Generated contract documents under schemas/.", no_args_is_help=True)
+gateway_app = typer.Typer(help="The HTTP gateway: predict, jobs, feedback.", no_args_is_help=True)
+inference_app = typer.Typer(help="The inference workers.", no_args_is_help=True)
+delivery_app = typer.Typer(help="The webhook delivery service.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(inference_app, name="inference")
+app.add_typer(delivery_app, name="delivery")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 
@@ -43,6 +49,17 @@ def registry_serve(
         port=port or settings.registry_port,
         log_level=settings.log_level.lower(),
     )
+
+
+@gateway_app.command("serve")
+def gateway_serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (MODELBUS_GATEWAY_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (MODELBUS_GATEWAY_PORT).")] = None,
+) -> None:
+    """Run the HTTP gateway (needs MODELBUS_REGISTRY_API_KEY with at least the reader role)."""
+    from services.gateway.entrypoints.server import run
+
+    run(host, port)
 
 
 @registry_app.command("create-key")

@@ -15,9 +15,9 @@ from services.registry.adapters.database import make_engine, migrate
 from services.registry.adapters.outbox_relay import OutboxRelay
 from services.registry.domain.roles import Role
 from services.registry.entrypoints.dependencies import Container
-from services.registry.entrypoints.errors import BodySizeLimit, install_error_handlers
 from services.registry.entrypoints.routes import router
 from services.registry.settings import RegistrySettings
+from shared.http_api import BodySizeLimit, install_error_handlers
 from shared.kafka.publisher import Publisher
 from shared.telemetry import configure_tracing
 
@@ -77,9 +77,11 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
-    install_error_handlers(app)
+    install_error_handlers(app, service="registry")
     app.include_router(router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_upload_bytes, setting="MODELBUS_MAX_UPLOAD_BYTES"
+    )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

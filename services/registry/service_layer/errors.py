@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from shared.http_api import ServiceError
 
 
-class RegistryError(Exception):
+class RegistryError(ServiceError):
     """Base: a request the registry refuses, with a code and a message for the caller."""
-
-    status_code = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class NotFound(RegistryError):

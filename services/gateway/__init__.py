@@ -1,0 +1,1 @@
+"""The HTTP gateway: authenticates callers, validates inputs, publishes jobs to `requests`."""

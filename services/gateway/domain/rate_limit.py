@@ -1,0 +1,94 @@
+"""Token buckets per API key: a burst up front, then a sustained rate.
+
+Pure: the caller passes the time, so tests need no clock and no sleeps. Buckets live in
+one process; with N gateway replicas behind a round-robin balancer a key gets up to N
+times the configured rate (see services/gateway/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a request may pass, and if not, how long until it would."""
+
+    allowed: bool
+    retry_after: float = 0.0
+
+    @property
+    def retry_after_header(self) -> str:
+        """`Retry-After` in whole seconds, never below 1, so clients do not spin."""
+        return str(max(1, math.ceil(self.retry_after)))
+
+
+class TokenBucket:
+    """`burst` tokens, refilled at `rate` per second; each request takes one."""
+
+    def __init__(self, *, rate: float, burst: int, now: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._updated = now
+
+    def tokens(self, now: float) -> float:
+        """Tokens available at `now` (a clock going backwards adds none)."""
+        elapsed = max(0.0, now - self._updated)
+        return min(float(self.burst), self._tokens + elapsed * self.rate)
+
+    def take(self, now: float, cost: float = 1.0) -> Decision:
+        available = self.tokens(now)
+        self._updated = max(self._updated, now)
+        if available >= cost:
+            self._tokens = available - cost
+            return Decision(allowed=True)
+        self._tokens = available
+        return Decision(allowed=False, retry_after=(cost - available) / self.rate)
+
+    def is_full(self, now: float) -> bool:
+        """A full bucket is indistinguishable from a new one, so it may be forgotten."""
+        return self.tokens(now) >= self.burst
+
+
+class RateLimiter:
+    """One bucket per key, at most `max_keys` of them, least recently used dropped first."""
+
+    def __init__(self, *, rate: float, burst: int, max_keys: int = 100_000) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def check(self, key: str, now: float) -> Decision:
+        """Take a token from `key`'s bucket."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = TokenBucket(rate=self.rate, burst=self.burst, now=now)
+            self._buckets[key] = bucket
+            if len(self._buckets) > self.max_keys:
+                self._evict(now, keep=key)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take(now)
+
+    def _evict(self, now: float, *, keep: str) -> None:
+        """Forget full buckets first (no loss), then the least recently used ones."""
+        full = [k for k, bucket in self._buckets.items() if k != keep and bucket.is_full(now)]
+        for key in full:
+            if len(self._buckets) <= self.max_keys:
+                return
+            del self._buckets[key]
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)

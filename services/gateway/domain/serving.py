@@ -1,0 +1,48 @@
+"""Which model version a request is validated against, and who is calling."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from shared.contracts import DeploymentState
+
+_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+MODEL_NAME_RULE = "lower case letters, digits, '.', '_' or '-', at most 128 characters"
+
+
+def is_model_name(name: str) -> bool:
+    """Whether a registered model could have this name (also keeps odd paths off the registry)."""
+    return _MODEL_NAME.fullmatch(name) is not None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated API key: its name and registry role (any role may use the gateway)."""
+
+    name: str
+    role: str
+    key_hash: str
+
+
+def key_hash(api_key: str) -> str:
+    """What the gateway remembers of a key: its SHA-256, never the key itself."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class NoProductionVersion(Exception):
+    """The model exists but nothing serves it unless the caller pins a version."""
+
+
+def version_to_validate(deployment: DeploymentState, pinned: int | None) -> int:
+    """The pinned version, else production: the signature a request must fit.
+
+    Canary and shadow versions are a worker's routing choice; a canary whose signature
+    differs from production is the publisher's mistake and shows up as failed jobs.
+    """
+    if pinned is not None:
+        return pinned
+    if deployment.production is None:
+        raise NoProductionVersion
+    return deployment.production

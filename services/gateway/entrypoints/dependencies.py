@@ -1,0 +1,79 @@
+"""FastAPI dependencies: the wired-up gateway and the authenticated, rate-limited caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from services.gateway.adapters.job_store import ThreadedJobStore
+from services.gateway.adapters.model_events import ModelEventsListener
+from services.gateway.adapters.publisher import BackgroundPublisher
+from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
+from services.gateway.domain.rate_limit import RateLimiter
+from services.gateway.domain.serving import Caller
+from services.gateway.service_layer.errors import RateLimited, Unauthorized
+from services.gateway.service_layer.handlers import PredictionGateway
+from services.gateway.settings import GatewaySettings
+
+
+@dataclass
+class Container:
+    """Everything the request handlers need, built once by the composition root."""
+
+    settings: GatewaySettings
+    gateway: PredictionGateway
+    authenticator: RegistryAuthenticator
+    catalog: RegistryCatalog
+    limiter: RateLimiter
+    jobs: ThreadedJobStore
+    publisher: BackgroundPublisher
+    listener: ModelEventsListener
+    clock: Callable[[], float]
+
+
+def _container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(_container)]
+
+
+def api_key_from(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key from `X-API-Key`, else from `Authorization: Bearer`, as the registry reads it."""
+    if x_api_key:
+        return x_api_key.strip() or None
+    if authorization is not None:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    return None
+
+
+async def _caller(
+    container: ContainerDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Caller:
+    key = api_key_from(authorization, x_api_key)
+    if key is None:
+        raise Unauthorized(
+            "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+        )
+    caller = await container.authenticator.authenticate(key)
+    decision = container.limiter.check(caller.key_hash, container.clock())
+    if not decision.allowed:
+        raise RateLimited(
+            f"rate limit of {container.limiter.rate:g} requests/s (burst "
+            f"{container.limiter.burst}) exceeded for key {caller.name!r}; "
+            f"retry in {decision.retry_after_header} s",
+            details={"retry_after_seconds": decision.retry_after},
+            headers={"Retry-After": decision.retry_after_header},
+        )
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]

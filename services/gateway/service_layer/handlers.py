@@ -1,0 +1,158 @@
+"""The gateway's use cases: submit a prediction job, send feedback, look a job up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from opentelemetry import trace
+
+from services.gateway.domain.serving import (
+    MODEL_NAME_RULE,
+    NoProductionVersion,
+    is_model_name,
+    version_to_validate,
+)
+from services.gateway.service_layer.errors import (
+    GatewayError,
+    InvalidInput,
+    NoDeployment,
+    RequestIdConflict,
+    Unavailable,
+    UnknownJob,
+    UnknownModel,
+)
+from services.gateway.service_layer.ports import JobRepository, MessagePublisher, ModelCatalog
+from shared.contracts import Callback, Feedback, PredictionRequest
+from shared.contracts.base import FeatureValue
+from shared.jobstore.views import JobView
+from shared.topics import FEEDBACK, REQUESTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SubmitPrediction:
+    """A caller asks for a prediction; `request_id` is the idempotency key."""
+
+    model: str
+    request_id: str
+    inputs: dict[str, FeatureValue]
+    version: int | None = None
+    callback: Callback | None = None
+    routing_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The job a submission refers to; `replayed` when an earlier submission created it."""
+
+    job: JobView
+    replayed: bool
+
+
+class PredictionGateway:
+    """Validates jobs against the serving signature, records them, and publishes them."""
+
+    def __init__(
+        self,
+        *,
+        catalog: ModelCatalog,
+        jobs: JobRepository,
+        publisher: MessagePublisher,
+        range_tolerance: float = 0.0,
+    ) -> None:
+        self._catalog = catalog
+        self._jobs = jobs
+        self._publisher = publisher
+        self._range_tolerance = range_tolerance
+
+    async def submit_prediction(self, command: SubmitPrediction) -> Accepted:
+        """Accept a job once: a retried submission answers the same without publishing again."""
+        span = trace.get_current_span()
+        span.set_attribute("modelbus.request_id", command.request_id)
+        span.set_attribute("modelbus.model", command.model)
+        if not is_model_name(command.model):
+            raise UnknownModel(f"no model named {command.model!r} can exist: {MODEL_NAME_RULE}")
+        existing = await self._jobs.find(command.request_id)
+        if existing is not None:
+            return _replay(existing, command)
+
+        version = await self._validate(command)
+        span.set_attribute("modelbus.validated_version", version)
+        request = PredictionRequest(
+            request_id=command.request_id,
+            model=command.model,
+            version=command.version,
+            inputs=command.inputs,
+            callback=command.callback,
+            routing_key=command.routing_key,
+        )
+        job, created = await self._jobs.create_pending(request)
+        if not created:
+            return _replay(job, command)
+        try:
+            await self._publisher.publish(REQUESTS, request, key=request.partition_key)
+        except Exception as error:
+            # Without this a retry would find the job and never publish it.
+            await self._jobs.discard_pending(request.request_id)
+            log.exception(
+                "publishing a prediction request failed",
+                extra={"request_id": request.request_id, "model": request.model},
+            )
+            if isinstance(error, GatewayError):
+                raise
+            raise Unavailable(
+                "the request could not be queued (Kafka unavailable); retry with the same "
+                "request_id"
+            ) from error
+        log.info(
+            "prediction request accepted",
+            extra={"request_id": request.request_id, "model": request.model, "version": version},
+        )
+        return Accepted(job=job, replayed=False)
+
+    async def _validate(self, command: SubmitPrediction) -> int:
+        """The version whose signature the inputs fit; raises with every problem otherwise."""
+        deployment = await self._catalog.deployment(command.model)
+        try:
+            version = version_to_validate(deployment, command.version)
+        except NoProductionVersion:
+            raise NoDeployment(
+                f"model {command.model!r} has no production version yet; promote one, "
+                "or pin a version in the request"
+            ) from None
+        signature = await self._catalog.signature(command.model, version)
+        problems = signature.check(command.inputs, range_tolerance=self._range_tolerance)
+        if problems:
+            raise InvalidInput(
+                f"inputs do not fit version {version} of {command.model!r}: "
+                + "; ".join(problem.message for problem in problems),
+                details=[problem.model_dump() for problem in problems],
+            )
+        return version
+
+    async def submit_feedback(self, feedback: Feedback) -> None:
+        """Publish feedback as given; the feedback service joins it to its prediction."""
+        try:
+            await self._publisher.publish(FEEDBACK, feedback, key=feedback.request_id)
+        except GatewayError:
+            raise
+        except Exception as error:
+            log.exception("publishing feedback failed", extra={"request_id": feedback.request_id})
+            raise Unavailable("the feedback could not be queued (Kafka unavailable)") from error
+
+    async def job(self, request_id: str) -> JobView:
+        job = await self._jobs.find(request_id)
+        if job is None:
+            raise UnknownJob(f"no job with request id {request_id!r}")
+        return job
+
+
+def _replay(job: JobView, command: SubmitPrediction) -> Accepted:
+    if job.model != command.model:
+        raise RequestIdConflict(
+            f"request id {command.request_id!r} was already used for model {job.model!r}; "
+            "use a new request id"
+        )
+    return Accepted(job=job, replayed=True)

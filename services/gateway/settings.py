@@ -1,0 +1,62 @@
+"""Gateway settings: where the registry and the job store are, and how much a caller may send."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+
+from shared.settings import ModelbusSettings
+
+
+class GatewaySettings(ModelbusSettings):
+    """`MODELBUS_*` settings of the HTTP gateway."""
+
+    registry_url: str = "http://127.0.0.1:8000"
+    """Base URL of the model registry: signatures, deployments and caller authentication."""
+
+    registry_api_key: SecretStr | None = None
+    """The gateway's own registry key (reader role is enough) for signatures and deployments."""
+
+    registry_timeout_seconds: float = Field(default=5.0, gt=0)
+    """How long one registry call may take before the caller gets 503."""
+
+    jobs_database_url: str = "sqlite:///.cache/jobs/jobs.db"
+    """SQLAlchemy URL of the job-result store shared with the delivery service."""
+
+    gateway_host: str = "127.0.0.1"
+    """Interface the HTTP server binds to."""
+
+    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    """Port the HTTP server listens on."""
+
+    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    """Sustained requests per second each API key may make, per gateway process."""
+
+    rate_limit_burst: int = Field(default=100, ge=1)
+    """Requests a key may make at once before the sustained rate applies."""
+
+    rate_limit_max_keys: int = Field(default=100_000, ge=1)
+    """Most API keys whose buckets one process tracks; idle full buckets are dropped first."""
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest accepted request body; bigger ones get 413."""
+
+    auth_cache_seconds: float = Field(default=60.0, ge=0)
+    """How long a key the registry accepted is trusted without asking again (revocation lag)."""
+
+    auth_negative_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a key the registry refused is refused without asking again."""
+
+    signature_cache_seconds: float = Field(default=300.0, ge=0)
+    """Safety-net lifetime of cached deployments and signatures; `model-events` refresh sooner."""
+
+    range_tolerance: float = Field(default=0.1, ge=0.0)
+    """Share of a feature's training range a value may lie outside it; the same variable and
+    default as the inference workers, so what the gateway accepts they accept too."""
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if self.environment == "production" and self.jobs_database_url.startswith("sqlite"):
+            raise ValueError("production needs MODELBUS_JOBS_DATABASE_URL to point at PostgreSQL")
+        return self

@@ -1,0 +1,204 @@
+"""Who may call the gateway, how often, and how much: keys, rate limits, body size."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.gateway.conftest import IRIS_INPUTS, Gateway, StartGateway
+from tests.support.live_registry import free_port
+
+pytestmark = [pytest.mark.kafka]
+
+
+def _assert_error(response_json: dict[str, object], code: str) -> None:
+    assert set(response_json) == {"error"}
+    error = response_json["error"]
+    assert isinstance(error, dict)
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    assert error["message"]
+
+
+def test_without_a_key_every_route_is_401(shared_gateway: Gateway) -> None:
+    answers = [
+        shared_gateway.predict("iris", {"inputs": IRIS_INPUTS}, role=None),
+        shared_gateway.call("GET", "/v1/jobs/anything", role=None),
+        shared_gateway.call(
+            "POST", "/v1/feedback", role=None, json={"request_id": "r", "rating": "up"}
+        ),
+        shared_gateway.call("GET", "/v1/jobs/x", role=None, headers={"Authorization": "Basic x"}),
+    ]
+
+    for response in answers:
+        assert response.status_code == 401, response.text
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        _assert_error(response.json(), "unauthorized")
+        assert "missing API key" in response.json()["error"]["message"]
+
+
+def test_a_bad_key_is_401_and_the_refusal_is_cached_briefly(shared_gateway: Gateway) -> None:
+    authenticator = shared_gateway.container.authenticator
+    headers = {"Authorization": "Bearer not-a-real-key-000000000000"}
+
+    first = shared_gateway.predict("iris", {"inputs": IRIS_INPUTS}, role=None, headers=headers)
+    calls_after_first = authenticator.registry_calls
+    second = shared_gateway.call("GET", "/v1/jobs/x", role=None, headers=headers)
+
+    for response in (first, second):
+        assert response.status_code == 401
+        _assert_error(response.json(), "unauthorized")
+        assert "unknown or revoked" in response.json()["error"]["message"]
+    assert authenticator.registry_calls == calls_after_first  # answered from the cache
+
+
+@pytest.mark.parametrize("role", ["reader", "publisher", "approver", "admin"])
+def test_any_role_may_predict_read_jobs_and_send_feedback(
+    shared_gateway: Gateway, role: str
+) -> None:
+    request_id = f"by-{role}"
+
+    predicted = shared_gateway.predict(
+        "iris", {"request_id": request_id, "inputs": IRIS_INPUTS}, role=role
+    )
+    job = shared_gateway.call("GET", f"/v1/jobs/{request_id}", role=role)
+    feedback = shared_gateway.call(
+        "POST",
+        "/v1/feedback",
+        role=role,
+        json={"request_id": request_id, "rating": "up", "source": "tests"},
+    )
+
+    assert (predicted.status_code, job.status_code, feedback.status_code) == (202, 200, 202)
+
+
+def test_an_x_api_key_header_works_and_a_known_key_is_checked_once(
+    shared_gateway: Gateway,
+) -> None:
+    authenticator = shared_gateway.container.authenticator
+    headers = {"X-API-Key": shared_gateway.keys["publisher"]}
+    shared_gateway.call("GET", "/v1/jobs/warm-up", role=None, headers=headers)
+    calls = authenticator.registry_calls
+
+    answers = [
+        shared_gateway.call("GET", f"/v1/jobs/x{i}", role=None, headers=headers) for i in range(3)
+    ]
+
+    assert [response.status_code for response in answers] == [404, 404, 404]
+    assert authenticator.registry_calls == calls
+
+
+@pytest.fixture
+def limited(start_gateway: StartGateway) -> Iterator[Gateway]:
+    with start_gateway(rate_limit_per_second=0.2, rate_limit_burst=3) as gateway:
+        yield gateway
+
+
+def test_over_the_burst_a_key_gets_429_with_retry_after(limited: Gateway) -> None:
+    answers = [limited.call("GET", f"/v1/jobs/r{i}") for i in range(3)]
+    refused = limited.call("GET", "/v1/jobs/r3")
+    refused_predict = limited.predict("iris", {"inputs": IRIS_INPUTS})
+    other_key = limited.call("GET", "/v1/jobs/r4", role="publisher")
+
+    assert [response.status_code for response in answers] == [404, 404, 404]
+    for response in (refused, refused_predict):
+        assert response.status_code == 429, response.text
+        assert 1 <= int(response.headers["Retry-After"]) <= 5  # 1 token at 0.2/s
+        _assert_error(response.json(), "rate_limited")
+        assert "reader-key" in response.json()["error"]["message"]
+    assert other_key.status_code == 404  # each key has its own bucket
+
+
+def test_the_bucket_refills_over_time(start_gateway: StartGateway) -> None:
+    with start_gateway(rate_limit_per_second=2.0, rate_limit_burst=1) as gateway:
+        assert gateway.call("GET", "/v1/jobs/a").status_code == 404
+        assert gateway.call("GET", "/v1/jobs/b").status_code == 429
+        deadline = time.monotonic() + 5
+        while (status := gateway.call("GET", "/v1/jobs/c").status_code) == 429:
+            assert time.monotonic() < deadline, "the bucket never refilled"
+            time.sleep(0.02)
+
+    assert status == 404
+
+
+def test_an_oversized_body_is_413(shared_gateway: Gateway) -> None:
+    limit = shared_gateway.settings.max_body_bytes
+    inputs = IRIS_INPUTS | {"padding": "x" * limit}
+
+    response = shared_gateway.predict("iris", {"inputs": inputs})
+
+    assert response.status_code == 413
+    _assert_error(response.json(), "payload_too_large")
+    assert str(limit) in response.json()["error"]["message"]
+
+
+def test_an_oversized_streamed_body_is_413_too(shared_gateway: Gateway) -> None:
+    """No Content-Length: the limit is enforced while the body arrives."""
+    limit = shared_gateway.settings.max_body_bytes
+    payload = json.dumps({"inputs": IRIS_INPUTS | {"padding": "x" * limit}}).encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(payload), 64 * 1024):
+            yield payload[start : start + 64 * 1024]
+
+    response = shared_gateway.call(
+        "POST",
+        "/v1/models/iris/predict",
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 413, response.text
+    _assert_error(response.json(), "payload_too_large")
+
+
+def test_health_and_readiness(shared_gateway: Gateway) -> None:
+    assert shared_gateway.call("GET", "/healthz", role=None).json() == {"status": "ok"}
+    ready = shared_gateway.call("GET", "/readyz", role=None)
+
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "kafka": True,
+        "job_store": True,
+        "model_events": "listening",
+    }
+
+
+def test_an_unknown_route_has_the_error_body_too(shared_gateway: Gateway) -> None:
+    response = shared_gateway.call("GET", "/v1/nothing-here")
+
+    assert response.status_code == 404
+    _assert_error(response.json(), "not_found")
+
+
+def test_an_unreachable_registry_is_503_with_retry_after(start_gateway: StartGateway) -> None:
+    with start_gateway(registry_url=f"http://127.0.0.1:{free_port()}") as gateway:
+        response = gateway.predict("iris", {"inputs": IRIS_INPUTS})
+
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "1"
+    _assert_error(response.json(), "unavailable")
+    assert "registry did not answer" in response.json()["error"]["message"]
+
+
+def test_without_kafka_the_gateway_is_not_ready_and_queues_nothing(
+    start_gateway: StartGateway,
+) -> None:
+    dead_broker = f"127.0.0.1:{free_port()}"
+    with start_gateway(kafka_bootstrap=dead_broker, wait_ready=False) as gateway:
+        ready = gateway.call("GET", "/readyz", role=None)
+        response = gateway.predict("iris", {"request_id": "no-kafka", "inputs": IRIS_INPUTS})
+        job = gateway.call("GET", "/v1/jobs/no-kafka")
+
+    assert ready.status_code == 503
+    _assert_error(ready.json(), "not_ready")
+    assert ready.json()["error"]["details"]["kafka"] is False
+    assert ready.json()["error"]["details"]["job_store"] is True
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "Kafka" in response.json()["error"]["message"]
+    assert job.status_code == 404  # the pending record was undone, so a retry will publish
