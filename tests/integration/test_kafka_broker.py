@@ -40,12 +40,18 @@ async def _create_topics(bootstrap: str, *topics: str, partitions: int) -> None:
                 for t in topics
             ]
         )
-        described = await admin.describe_topics(list(topics))
+        # The broker applies new metadata asynchronously, a few ms after CreateTopics returns.
+        async with asyncio.timeout(10):
+            while True:
+                described = await admin.describe_topics(list(topics))
+                counts = {
+                    d["topic"]: len(d["partitions"]) for d in described if not d["error_code"]
+                }
+                if counts == dict.fromkeys(topics, partitions):
+                    break
+                await asyncio.sleep(0.05)
     finally:
         await admin.close()
-    assert {d["topic"]: len(d["partitions"]) for d in described} == dict.fromkeys(
-        topics, partitions
-    )
 
 
 async def _drain(

@@ -71,7 +71,7 @@ def live_registry(
     settings = RegistrySettings(
         database_url=database_url or f"sqlite:///{data_dir / 'registry.db'}",
         artifact_dir=data_dir / "blobs",
-        admin_api_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_api_key=ADMIN_KEY,
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix,
         outbox_poll_seconds=0.2,

@@ -1,0 +1,143 @@
+"""A real Apache Kafka broker for the test session, run by ``infra/kafka/kafka.sh``.
+
+Tests talk to a genuine single-node KRaft broker (never a fake) so that protocol,
+transaction and consumer-group behaviour is the one production sees. This module only
+picks free ports and drives the project's own script, so developers and CI start the
+broker exactly the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SH = REPO_ROOT / "infra" / "kafka" / "kafka.sh"
+
+#: Env var naming an already running cluster; when set, nothing is started or stopped.
+BOOTSTRAP_ENV = "MODELBUS_KAFKA_BOOTSTRAP"
+
+# The first run downloads the jars with Maven, so allow far more than the health timeout.
+_FETCH_TIMEOUT_S = 900.0
+_START_TIMEOUT_S = 180.0
+_STOP_TIMEOUT_S = 90.0
+_START_ATTEMPTS = 3
+
+
+class KafkaBrokerError(RuntimeError):
+    """Raised when kafka.sh cannot fetch, start or stop the broker."""
+
+
+def _free_ports(count: int) -> list[int]:
+    """Return distinct free loopback ports (all held open until chosen, so no duplicates)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run kafka.sh with ``args``; output is captured so failures can quote it."""
+    try:
+        return subprocess.run(
+            ["bash", str(KAFKA_SH), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=REPO_ROOT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise KafkaBrokerError(f"kafka.sh {args[0]} timed out after {timeout:.0f}s") from exc
+
+
+def _failure(what: str, proc: subprocess.CompletedProcess[str]) -> KafkaBrokerError:
+    """Build an error quoting the tail of kafka.sh's output (it includes the broker log)."""
+    tail = "\n".join((proc.stderr + proc.stdout).strip().splitlines()[-60:])
+    return KafkaBrokerError(f"kafka.sh {what} failed (exit {proc.returncode}):\n{tail}")
+
+
+@dataclass(frozen=True)
+class KafkaBroker:
+    """Handle on a running broker: where to connect, and how to stop it.
+
+    ``data_dir`` is ``None`` for an external cluster given by ``MODELBUS_KAFKA_BOOTSTRAP``.
+    ``start_seconds`` is the time from invoking ``kafka.sh start`` until the broker was
+    healthy (jar fetch excluded), kept so slow starts show up in test reports.
+    """
+
+    bootstrap: str
+    data_dir: Path | None
+    start_seconds: float
+
+    @property
+    def external(self) -> bool:
+        """True when the broker is someone else's cluster (we must not stop it)."""
+        return self.data_dir is None
+
+    @property
+    def log_file(self) -> Path | None:
+        """The broker's log, to read when a test fails for a broker-side reason."""
+        return None if self.data_dir is None else self.data_dir / "broker.log"
+
+    @classmethod
+    def start(cls, data_dir: Path) -> KafkaBroker:
+        """Start a fresh broker on free ports with storage in ``data_dir``.
+
+        Honours ``MODELBUS_KAFKA_BOOTSTRAP``: then nothing is started. The broker is also
+        tied to this process (``--owner-pid``), so a crashed test run does not leak a JVM.
+        """
+        external = os.environ.get(BOOTSTRAP_ENV, "").strip()
+        if external:
+            return cls(bootstrap=external, data_dir=None, start_seconds=0.0)
+
+        fetched = _run(["fetch"], _FETCH_TIMEOUT_S)
+        if fetched.returncode != 0:
+            raise _failure("fetch", fetched)
+
+        data_dir = data_dir.resolve()
+        last: subprocess.CompletedProcess[str] | None = None
+        for _ in range(_START_ATTEMPTS):
+            port, controller_port = _free_ports(2)
+            started_at = time.monotonic()
+            proc = _run(
+                [
+                    "start",
+                    "--port",
+                    str(port),
+                    "--controller-port",
+                    str(controller_port),
+                    "--data-dir",
+                    str(data_dir),
+                    "--owner-pid",
+                    str(os.getpid()),
+                ],
+                _START_TIMEOUT_S,
+            )
+            elapsed = time.monotonic() - started_at
+            if proc.returncode == 0:
+                return cls(bootstrap=f"127.0.0.1:{port}", data_dir=data_dir, start_seconds=elapsed)
+            last = proc
+            # Another process may have grabbed a port between our probe and the bind.
+            if "Address already in use" not in proc.stderr + proc.stdout:
+                break
+        assert last is not None
+        raise _failure("start", last)
+
+    def stop(self) -> None:
+        """Stop the broker we started (SIGTERM, then SIGKILL); no-op for external ones."""
+        if self.data_dir is None:
+            return
+        proc = _run(["stop", "--data-dir", str(self.data_dir)], _STOP_TIMEOUT_S)
+        if proc.returncode != 0:
+            raise _failure("stop", proc)
