@@ -62,6 +62,22 @@ def gateway_serve(
     run(host, port)
 
 
+@delivery_app.command("run")
+def delivery_run() -> None:
+    """Run the webhook delivery worker (needs MODELBUS_WEBHOOK_SECRET)."""
+    from services.delivery.entrypoints.worker import run
+
+    run()
+
+
+@delivery_app.command("new-secret")
+def delivery_new_secret() -> None:
+    """Print a fresh Standard Webhooks secret (whsec_...) for MODELBUS_WEBHOOK_SECRET."""
+    from services.delivery.adapters.signing import new_webhook_secret
+
+    say(new_webhook_secret())
+
+
 @registry_app.command("create-key")
 def registry_create_key(
     name: Annotated[str, typer.Option(help="Who the key is for, e.g. ci-pipeline.")],

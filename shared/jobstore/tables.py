@@ -39,8 +39,16 @@ class Job(JobStoreTable, table=True):
     delivery_status: str = Field(default="none", max_length=16)
     """none (no callback) | pending | retrying | delivered | dead"""
     delivery_attempts: int = 0
+    """Webhook attempts made; also the version a delivery replica's update must match."""
     next_attempt_at: datetime | None = _timestamp(nullable=True, index=True)
+    """When the delivery service must next act: send (pending/retrying), publish the
+    dead-letter record (dead), or null when nothing is left to do. A claim bumps it by a
+    lease, so a crashed replica's work comes due again."""
     last_error: str | None = Field(default=None, max_length=2000)
+    dead_reason: str | None = Field(default=None, max_length=16)
+    """Why a dead delivery is dead: exhausted | gone | refused (the dead-letter code)."""
+    traceparent: str | None = Field(default=None, max_length=64)
+    """W3C trace context of the prediction, so the webhook continues the request's trace."""
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
 

@@ -1,0 +1,1 @@
+"""Adapters of the delivery service: HTTP sending, DNS, signing, Kafka, metrics."""

@@ -1,0 +1,255 @@
+"""Composition root of delivery: settings -> store, Kafka, HTTP sender -> running loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import uvicorn
+from sqlalchemy import text
+from sqlmodel import Session
+
+from services.delivery.adapters.http_sender import WebhookSender
+from services.delivery.adapters.kafka import KafkaDeadLetters, PredictionsConsumer
+from services.delivery.adapters.metrics import DeliveryMetrics
+from services.delivery.adapters.resolver import Resolver, SystemResolver
+from services.delivery.adapters.signing import WebhookSigner
+from services.delivery.domain.backoff import Backoff
+from services.delivery.entrypoints.health import HealthProbes, create_health_app
+from services.delivery.service_layer.delivery import WebhookDelivery
+from services.delivery.service_layer.dispatcher import DeliveryDispatcher
+from services.delivery.service_layer.ingest import RecordPredictions
+from services.delivery.settings import DeliverySettings
+from shared.db import make_engine
+from shared.jobstore.store import JobStore, migrate
+from shared.kafka.publisher import Publisher
+from shared.telemetry import configure_tracing
+from shared.topics import PREDICTIONS
+
+log = logging.getLogger(__name__)
+CONSUMER_STOP_GRACE_SECONDS = 5.0
+HEALTH_START_TIMEOUT_SECONDS = 10.0
+
+
+class _HealthServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the worker owns SIGTERM and stops us in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class DeliveryService:
+    """The delivery service in one process: consumer, delivery loop, health endpoint.
+
+    Everything is built here but nothing touches the network or the database before
+    `start()`; `stop()` ends the loops, lets attempts under way finish, and closes clients.
+    """
+
+    def __init__(
+        self,
+        settings: DeliverySettings,
+        *,
+        resolver: Resolver | None = None,
+        random: Callable[[], float] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.jobs_database_url)
+        self.store = JobStore(self.engine)
+        self.metrics = DeliveryMetrics()
+        self.sender = WebhookSender(
+            request_timeout_seconds=settings.request_timeout_seconds,
+            connect_timeout_seconds=settings.connect_timeout_seconds,
+            max_connections=settings.max_concurrency,
+        )
+        self._resolver = resolver or SystemResolver(
+            timeout_seconds=settings.connect_timeout_seconds
+        )
+        self._random = random
+        self._lease = timedelta(seconds=settings.lease_seconds)
+        self._publisher: Publisher | None = None
+        self.consumer: PredictionsConsumer | None = None
+        self.dispatcher: DeliveryDispatcher | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._health: _HealthServer | None = None
+        self._stopped = False
+        self.health_port: int | None = None
+        """The port /healthz, /readyz and /metrics listen on once started (if any)."""
+
+    async def start(self) -> None:
+        """Migrate the store, connect to Kafka, start the loops; all or nothing."""
+        if self._stopped:
+            raise RuntimeError("a stopped delivery service cannot be started again")
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        settings = self.settings
+        configure_tracing("delivery", settings)
+        await asyncio.to_thread(migrate, settings.jobs_database_url)
+        publisher = Publisher(
+            settings.kafka_bootstrap, source="delivery", topic_prefix=settings.topic_prefix
+        )
+        self._publisher = publisher
+        await publisher.start()
+        dead_letters = KafkaDeadLetters(publisher)
+        delivery = WebhookDelivery(
+            store=self.store,
+            sender=self.sender,
+            resolver=self._resolver,
+            signer=WebhookSigner(settings.webhook_secret.get_secret_value()),
+            allowlist=settings.allowlist,
+            backoff=Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds),
+            max_attempts=settings.max_attempts,
+            lease=self._lease,
+            dead_letters=dead_letters,
+            source_topic=settings.topic(PREDICTIONS.name),
+            metrics=self.metrics,
+            random=self._random,
+        )
+        dispatcher = DeliveryDispatcher(
+            delivery,
+            self.store,
+            max_concurrency=settings.max_concurrency,
+            poll_interval_seconds=settings.poll_interval_seconds,
+            lease=self._lease,
+        )
+        consumer = PredictionsConsumer(
+            RecordPredictions(self.store, dead_letters, self.metrics, on_due=dispatcher.wake),
+            bootstrap=settings.kafka_bootstrap,
+            topic=settings.topic(PREDICTIONS.name),
+            group_id=settings.consumer_group,
+            client_id=f"{settings.kafka_client_id}-delivery",
+            max_records=settings.consume_max_records,
+            offset_reset=settings.consumer_offset_reset,
+        )
+        self.dispatcher, self.consumer = dispatcher, consumer
+        await consumer.start()
+        self._tasks = [
+            asyncio.create_task(consumer.run(), name="delivery-consumer"),
+            asyncio.create_task(dispatcher.run(), name="delivery-dispatcher"),
+        ]
+        if settings.delivery_health_port is not None:
+            await self._start_health_server(
+                settings.delivery_health_host, settings.delivery_health_port
+            )
+        log.info(
+            "delivery started",
+            extra={"topic": settings.topic(PREDICTIONS.name), "group": settings.consumer_group},
+        )
+
+    async def _start_health_server(self, host: str, port: int) -> None:
+        """Serve the probes on a socket bound here, so a taken port is our error to report.
+
+        (uvicorn would call sys.exit inside the event loop instead.)
+        """
+        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((host, port))
+        except OSError as error:
+            listener.close()
+            raise RuntimeError(
+                f"the health endpoint cannot listen on {host}:{port}: {error}"
+            ) from None
+        self.health_port = int(listener.getsockname()[1])
+        probes = HealthProbes(alive=self.alive, ready=self.readiness, metrics=self.render_metrics)
+        config = uvicorn.Config(
+            create_health_app(probes), log_config=None, access_log=False, lifespan="off"
+        )
+        server = _HealthServer(config)
+        task = asyncio.create_task(server.serve(sockets=[listener]), name="delivery-health")
+        deadline = time.monotonic() + HEALTH_START_TIMEOUT_SECONDS
+        while not server.started:
+            if task.done() or time.monotonic() > deadline:
+                server.should_exit = True
+                await asyncio.gather(task, return_exceptions=True)
+                raise RuntimeError(f"the health endpoint could not listen on {host}:{port}")
+            await asyncio.sleep(0.02)
+        self._health = server
+        self._tasks.append(task)
+
+    def alive(self) -> bool:
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
+    async def readiness(self) -> dict[str, object]:
+        def ping() -> None:
+            with Session(self.engine) as session:
+                session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+
+        await asyncio.to_thread(ping)
+        if self.consumer is None or not self.consumer.started:
+            raise RuntimeError("the predictions consumer is not running")
+        in_flight = self.dispatcher.in_flight if self.dispatcher else 0
+        return {"in_flight": in_flight}
+
+    async def render_metrics(self) -> str:
+        try:
+            backlog: int | None = await asyncio.to_thread(self.store.delivery_backlog)
+        except Exception:
+            log.exception("could not count the delivery backlog")
+            backlog = None
+        return self.metrics.render(
+            backlog=backlog,
+            connect_attempts=self.sender.network.connect_attempts,
+            refused_connections=self.sender.network.refused,
+        )
+
+    async def wait(self) -> None:
+        """Return when a loop ends (it only ends by failing); re-raise its error."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+
+    async def stop(self) -> None:
+        """Stop consuming, finish attempts under way (up to the request timeout), close.
+
+        Safe to call twice, and after a failed start.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        consumer_task = next((t for t in self._tasks if t.get_name() == "delivery-consumer"), None)
+        if self.consumer is not None:
+            self.consumer.request_stop()
+        if consumer_task is not None:
+            await asyncio.wait({consumer_task}, timeout=CONSUMER_STOP_GRACE_SECONDS)
+        if self.dispatcher is not None:
+            await self.dispatcher.stop(grace_seconds=self.settings.request_timeout_seconds)
+        if self._health is not None:
+            self._health.should_exit = True
+        for task in self._tasks:
+            if not task.done() and task.get_name() != "delivery-health":
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self._publisher is not None:
+            await self._publisher.stop()
+            self._publisher = None
+        await self.sender.aclose()
+        self.engine.dispose()
+        log.info("delivery stopped")
+
+
+def build_service(
+    settings: DeliverySettings | None = None,
+    *,
+    resolver: Resolver | None = None,
+    random: Callable[[], float] | None = None,
+) -> DeliveryService:
+    """The delivery service, wired from settings (read from the environment if not given).
+
+    `resolver` and `random` are the seams tests may replace: name resolution and the
+    jitter source of the backoff.
+    """
+    return DeliveryService(settings or DeliverySettings(), resolver=resolver, random=random)

@@ -1,0 +1,1 @@
+"""Pure delivery rules: backoff, callback URL policy, what an attempt's result means."""

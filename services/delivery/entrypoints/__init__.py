@@ -1,0 +1,1 @@
+"""How the delivery service is started: the worker process and its health endpoints."""

@@ -1,0 +1,1 @@
+"""Use cases of the delivery service: record predictions, deliver due webhooks."""

@@ -1,0 +1,223 @@
+"""Deliver one claimed webhook, and publish dead-letter records for deliveries given up."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from opentelemetry import propagate, trace
+
+from services.delivery.adapters.http_sender import WebhookSender
+from services.delivery.adapters.metrics import DeliveryMetrics
+from services.delivery.adapters.resolver import ResolutionFailed, Resolver
+from services.delivery.adapters.signing import WebhookSigner, webhook_id_for
+from services.delivery.domain.attempts import AttemptResult, NextStep, next_step
+from services.delivery.domain.backoff import Backoff
+from services.delivery.domain.callback_policy import (
+    Allowlist,
+    RefusedCallback,
+    parse_callback_url,
+    permitted_addresses,
+)
+from services.delivery.service_layer.ingest import SERVICE, DeadLetterSink
+from shared.contracts import DeadLetter
+from shared.contracts.base import utc_now
+from shared.jobstore.deliveries import AttemptRecord, DeadReason, DueDelivery
+from shared.jobstore.store import JobStore
+from shared.kafka.headers import current_trace_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("modelbus.delivery")
+DEAD_LETTER_BATCH = 100
+
+
+class WebhookDelivery:
+    """One attempt per claimed job: check the callback, sign, send, record what happened."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        sender: WebhookSender,
+        resolver: Resolver,
+        signer: WebhookSigner,
+        allowlist: Allowlist,
+        backoff: Backoff,
+        max_attempts: int,
+        lease: timedelta,
+        dead_letters: DeadLetterSink,
+        source_topic: str,
+        metrics: DeliveryMetrics,
+        random: Callable[[], float] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._sender = sender
+        self._resolver = resolver
+        self._signer = signer
+        self._allowlist = allowlist
+        self._backoff = backoff
+        self._max_attempts = max_attempts
+        self._lease = lease
+        self._dead_letters = dead_letters
+        self._source_topic = source_topic
+        self._metrics = metrics
+        self._random = random or secrets.SystemRandom().random
+        self._clock = clock
+
+    async def deliver(self, due: DueDelivery) -> NextStep | None:
+        """Make the next attempt; returns the step recorded (None if the lease was lost)."""
+        attempt = due.attempts_made + 1
+        context = propagate.extract({"traceparent": due.traceparent} if due.traceparent else {})
+        with tracer.start_as_current_span(
+            "webhook POST",
+            context=context,
+            kind=trace.SpanKind.CLIENT,
+            attributes={"modelbus.request_id": due.request_id, "modelbus.attempt": attempt},
+        ) as span:
+            started_at = self._clock()
+            try:
+                result = await self._attempt(due)
+            except RefusedCallback as refusal:
+                span.set_attribute("modelbus.refused", refusal.reason)
+                return await self._refuse(due, refusal.reason)
+            if result.status_code is not None:
+                span.set_attribute("http.response.status_code", result.status_code)
+            step = next_step(
+                result,
+                attempt=attempt,
+                max_attempts=self._max_attempts,
+                backoff=self._backoff,
+                random=self._random,
+            )
+            recorded = await self._record(due, attempt, started_at, result, step)
+            return step if recorded else None
+
+    async def _attempt(self, due: DueDelivery) -> AttemptResult:
+        """Check the URL and its addresses, then POST; RefusedCallback if it may not be called."""
+        target = parse_callback_url(due.callback_url)
+        try:
+            addresses = await self._resolver.resolve(target.host, target.port)
+        except ResolutionFailed as error:
+            return AttemptResult(status_code=None, error=str(error), duration_ms=0.0)
+        permitted = permitted_addresses(target, addresses, self._allowlist)
+        headers = self._signer.headers(webhook_id=webhook_id_for(due.request_id), body=due.body)
+        headers.update(current_trace_headers())
+        self._metrics.in_flight += 1
+        try:
+            result = await self._sender.post(target, permitted, body=due.body, headers=headers)
+        except Exception as error:
+            # Counted as a failed attempt, so even a bug cannot retry a job forever.
+            log.exception(
+                "unexpected error sending a webhook", extra={"request_id": due.request_id}
+            )
+            result = AttemptResult(
+                status_code=None, error=f"unexpected error: {error!r}", duration_ms=0.0
+            )
+        finally:
+            self._metrics.in_flight -= 1
+        if result.status_code is not None:
+            self._metrics.webhook_latency.observe(result.duration_ms / 1000)
+        return result
+
+    async def _record(
+        self,
+        due: DueDelivery,
+        attempt: int,
+        started_at: datetime,
+        result: AttemptResult,
+        step: NextStep,
+    ) -> bool:
+        now = self._clock()
+        if step.state == "retrying":
+            next_at: datetime | None = now + timedelta(seconds=step.retry_in_seconds or 0.0)
+        elif step.state == "dead":
+            next_at = now  # the dead-letter record is now due (see publish_dead_letters)
+        else:
+            next_at = None
+        dead_reason: DeadReason = "gone" if result.status_code == 410 else "exhausted"
+        recorded = await asyncio.to_thread(
+            self._store.record_delivery,
+            due.request_id,
+            attempts_made=due.attempts_made,
+            attempt=AttemptRecord(
+                attempt=attempt,
+                status_code=result.status_code,
+                error=result.error,
+                duration_ms=round(result.duration_ms, 3),
+                attempted_at=started_at,
+            ),
+            state=step.state,
+            next_attempt_at=next_at,
+            error=step.reason if step.state == "dead" else result.error,
+            dead_reason=dead_reason if step.state == "dead" else None,
+        )
+        fields = {"request_id": due.request_id, "attempt": attempt}
+        if not recorded:
+            log.warning("delivery record skipped: another replica took the job over", extra=fields)
+            return False
+        if step.state == "delivered":
+            self._metrics.delivered += 1
+            log.info("webhook delivered (HTTP %s)", result.status_code, extra=fields)
+            return True
+        self._metrics.failed_attempts += 1
+        if step.state == "dead":
+            self._metrics.count_dead(dead_reason)
+            log.warning("webhook dead: %s", step.reason, extra=fields)
+        else:
+            log.info(
+                "webhook attempt failed (%s); retry in %.1fs",
+                result.error,
+                step.retry_in_seconds or 0.0,
+                extra=fields,
+            )
+        return True
+
+    async def _refuse(self, due: DueDelivery, reason: str) -> NextStep | None:
+        """A callback the policy refuses is final: nothing was sent, nothing will be."""
+        message = f"callback refused: {reason}"
+        recorded = await asyncio.to_thread(
+            self._store.record_delivery,
+            due.request_id,
+            attempts_made=due.attempts_made,
+            attempt=None,
+            state="dead",
+            next_attempt_at=self._clock(),
+            error=message,
+            dead_reason="refused",
+        )
+        if not recorded:
+            return None
+        self._metrics.count_dead("refused")
+        log.warning(message, extra={"request_id": due.request_id})
+        return NextStep("dead", reason=message)
+
+    async def publish_dead_letters(self) -> int:
+        """Publish the dead-letter record of every dead delivery that has none yet.
+
+        The job store is the outbox: a delivery is marked dead in the same transaction as
+        its last attempt, and its record goes to Kafka here, so a crash in between only
+        delays the record. Returns how many were published.
+        """
+        pending = await asyncio.to_thread(
+            self._store.claim_dead_letters,
+            now=self._clock(),
+            lease=self._lease,
+            limit=DEAD_LETTER_BATCH,
+        )
+        for job in pending:
+            letter = DeadLetter(
+                source_topic=self._source_topic,
+                key=job.request_id,
+                value=base64.b64encode(job.body).decode(),
+                error_code=f"webhook_{job.dead_reason}",
+                error_message=job.last_error or "webhook delivery failed",
+                service=SERVICE,
+            )
+            await self._dead_letters.publish(letter, key=job.request_id)
+            await asyncio.to_thread(self._store.mark_dead_lettered, job.request_id)
+        return len(pending)
