@@ -8,6 +8,9 @@ RUN_DIR="${MODELBUS_RUN_DIR:-$ROOT/.cache/stack}"
 BIN="$ROOT/.venv/bin"
 KAFKA_PORT="${MODELBUS_KAFKA_PORT:-9092}"
 REGISTRY_PORT="${MODELBUS_REGISTRY_PORT:-8000}"
+GATEWAY_PORT="${MODELBUS_GATEWAY_PORT:-8080}"
+DELIVERY_PORT="${MODELBUS_DELIVERY_HEALTH_PORT:-8003}"
+INFERENCE_PORT="${MODELBUS_WORKER_PORT:-8002}"
 HEALTH_TIMEOUT="${MODELBUS_HEALTH_TIMEOUT:-60}"
 
 EXTERNAL_KAFKA="${MODELBUS_KAFKA_BOOTSTRAP:-}"
@@ -15,6 +18,14 @@ export MODELBUS_KAFKA_BOOTSTRAP="${EXTERNAL_KAFKA:-127.0.0.1:$KAFKA_PORT}"
 export MODELBUS_DATABASE_URL="${MODELBUS_DATABASE_URL:-sqlite:///$RUN_DIR/registry.db}"
 export MODELBUS_ARTIFACT_DIR="${MODELBUS_ARTIFACT_DIR:-$RUN_DIR/blobs}"
 export MODELBUS_REGISTRY_PORT="$REGISTRY_PORT"
+export MODELBUS_REGISTRY_URL="${MODELBUS_REGISTRY_URL:-http://127.0.0.1:$REGISTRY_PORT}"
+export MODELBUS_JOBS_DATABASE_URL="${MODELBUS_JOBS_DATABASE_URL:-sqlite:///$RUN_DIR/jobs.db}"
+export MODELBUS_GATEWAY_PORT="$GATEWAY_PORT"
+export MODELBUS_DELIVERY_HEALTH_PORT="$DELIVERY_PORT"
+export MODELBUS_WEBHOOK_ALLOWLIST="${MODELBUS_WEBHOOK_ALLOWLIST:-127.0.0.1}"
+export MODELBUS_RATE_LIMIT_PER_SECOND="${MODELBUS_RATE_LIMIT_PER_SECOND:-500}"
+export MODELBUS_RATE_LIMIT_BURST="${MODELBUS_RATE_LIMIT_BURST:-1000}"
+SERVICES=(registry gateway inference delivery)
 
 log() { printf '[stack] %s\n' "$*"; }
 
@@ -23,7 +34,8 @@ usage() {
 Usage: infra/stack.sh up|down|status
 
   up      start Kafka (unless MODELBUS_KAFKA_BOOTSTRAP names a cluster), create the topics,
-          start the registry on port $REGISTRY_PORT; waits until each is healthy
+          start the registry (:$REGISTRY_PORT), gateway (:$GATEWAY_PORT), an inference worker
+          (health :$INFERENCE_PORT) and delivery (health :$DELIVERY_PORT); waits until each is healthy
   down    stop everything 'up' started
   status  say what runs
 
@@ -31,13 +43,23 @@ State, logs and the generated admin key live in $RUN_DIR.
 USAGE
 }
 
-admin_key() {
-  local file="$RUN_DIR/admin-key"
+secret_file() { # name command... : run the command once, keep its output private in RUN_DIR
+  local file="$RUN_DIR/$1"
+  shift
   if [[ ! -s "$file" ]]; then
     mkdir -p "$RUN_DIR"
-    (umask 077; "$BIN/python" -c 'import secrets; print("mbk_" + secrets.token_urlsafe(32))' >"$file")
+    (umask 077; "$@" >"$file.tmp" && mv "$file.tmp" "$file")
   fi
   cat "$file"
+}
+
+admin_key() {
+  secret_file admin-key "$BIN/python" -c 'import secrets; print("mbk_" + secrets.token_urlsafe(32))'
+}
+
+service_key() { # service: a reader key the service uses to call the registry
+  secret_file "$1-key" "$BIN/modelbus" registry create-key \
+    --name "$1-$("$BIN/python" -c 'import secrets; print(secrets.token_hex(3))')" --role reader
 }
 
 wait_http() { # name url
@@ -98,24 +120,36 @@ up() {
   "$BIN/modelbus" topics create
   MODELBUS_ADMIN_API_KEY="$(admin_key)" start_service registry \
     "http://127.0.0.1:$REGISTRY_PORT/readyz" "$BIN/modelbus" registry serve
-  log "stack is up: Kafka $MODELBUS_KAFKA_BOOTSTRAP, registry http://127.0.0.1:$REGISTRY_PORT/docs"
-  log "admin API key: $RUN_DIR/admin-key"
+  local webhook_secret
+  webhook_secret="$(secret_file webhook-secret "$BIN/modelbus" delivery new-secret)"
+  MODELBUS_REGISTRY_API_KEY="$(service_key gateway)" start_service gateway \
+    "http://127.0.0.1:$GATEWAY_PORT/readyz" "$BIN/modelbus" gateway serve
+  MODELBUS_REGISTRY_API_KEY="$(service_key inference)" start_service inference \
+    "http://127.0.0.1:$INFERENCE_PORT/healthz" "$BIN/modelbus" inference run
+  MODELBUS_WEBHOOK_SECRET="$webhook_secret" start_service delivery \
+    "http://127.0.0.1:$DELIVERY_PORT/readyz" "$BIN/modelbus" delivery run
+  log "stack is up: Kafka $MODELBUS_KAFKA_BOOTSTRAP, registry http://127.0.0.1:$REGISTRY_PORT/docs,"
+  log "  gateway http://127.0.0.1:$GATEWAY_PORT/docs; keys and webhook secret in $RUN_DIR"
 }
 
 down() {
-  stop_service registry
+  local i
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do stop_service "${SERVICES[i]}"; done
   kafka stop
 }
 
 status() {
   local healthy=0
   kafka status || healthy=1
-  if running registry && curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/readyz"; then
-    log "registry: healthy (pid $(cat "$RUN_DIR/registry.pid"))"
-  else
-    log "registry: not running"
-    healthy=1
-  fi
+  local service
+  for service in "${SERVICES[@]}"; do
+    if running "$service"; then
+      log "$service: running (pid $(cat "$RUN_DIR/$service.pid"), log $RUN_DIR/$service.log)"
+    else
+      log "$service: not running"
+      healthy=1
+    fi
+  done
   return "$healthy"
 }
 

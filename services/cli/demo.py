@@ -20,6 +20,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
+from services.cli.demo_serving import run_serving
 from services.cli.output import say
 from shared.clients.registry import RegistryCallFailed, RegistryClient
 from shared.kafka.codec import decode
@@ -27,16 +28,18 @@ from shared.settings import ModelbusSettings
 from shared.topics import MODEL_EVENTS
 
 MODEL = "iris"
-ADMIN_KEY_FILE = Path(".cache/stack/admin-key")
+STACK_DIR = Path(".cache/stack")
 
 
-def _admin_key() -> str:
-    key = os.environ.get("MODELBUS_ADMIN_API_KEY")
-    if key:
-        return key
-    if ADMIN_KEY_FILE.exists():
-        return ADMIN_KEY_FILE.read_text().strip()
-    raise SystemExit("no admin key: set MODELBUS_ADMIN_API_KEY or run `make up` first")
+def _stack_secret(env: str, file: str) -> str:
+    """A secret from the environment, else the one `make up` generated."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    path = STACK_DIR / file
+    if path.exists():
+        return path.read_text().strip()
+    raise SystemExit(f"no {file}: set {env} or run `make up` first")
 
 
 def _git_commit() -> str:
@@ -97,15 +100,18 @@ async def _model_events(bootstrap: str, topic: str, since_ms: int) -> list[str]:
     return lines
 
 
-def run_demo(registry_url: str) -> None:
+def run_demo(registry_url: str, gateway_url: str, *, http_count: int, kafka_count: int) -> None:
     """Register two versions, approve, promote, canary, promote, roll back; show the trail."""
     settings = ModelbusSettings()
     started_ms = int(time.time() * 1000)
     suffix = secrets.token_hex(3)
     say(f"modelbus demo: registry {registry_url}, Kafka {settings.kafka_bootstrap}\n")
-    with RegistryClient(registry_url, _admin_key()) as admin:
+    with RegistryClient(
+        registry_url, _stack_secret("MODELBUS_ADMIN_API_KEY", "admin-key")
+    ) as admin:
         publisher_key = admin.create_api_key(f"data-scientist-{suffix}", "publisher")
         approver_key = admin.create_api_key(f"ml-lead-{suffix}", "approver")
+        app_key = admin.create_api_key(f"shop-frontend-{suffix}", "reader")
     x_train, x_test, y_train, y_test, dataset = _training_data()
     commit = _git_commit()
     with (
@@ -154,6 +160,8 @@ def run_demo(registry_url: str) -> None:
         say("7. " + _deployment_line(publisher.promote(MODEL, second, "canary looked healthy")))
         rolled = publisher.rollback(MODEL, "demo: pretend the p99 regressed")
         say("8. rollback -> " + _deployment_line(rolled))
+        shadowed = publisher.start_shadow(MODEL, second, "keep watching the regularised model")
+        say("   shadow   -> " + _deployment_line(shadowed))
         trail = approver.audit(model=MODEL, limit=10)
     say("\nAudit log (newest first):")
     for row in trail:
@@ -166,3 +174,12 @@ def run_demo(registry_url: str) -> None:
     say(f"\nmodel-events seen on Kafka during the demo: {len(events)}")
     for line in events:
         say(f"  {line}")
+    asyncio.run(
+        run_serving(
+            gateway_url=gateway_url,
+            gateway_key=app_key,
+            webhook_secret=_stack_secret("MODELBUS_WEBHOOK_SECRET", "webhook-secret"),
+            http_count=http_count,
+            kafka_count=kafka_count,
+        )
+    )

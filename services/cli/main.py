@@ -152,11 +152,14 @@ def schemas_check(directory: SchemasDir = Path("schemas")) -> None:
 @app.command("demo")
 def demo(
     registry_url: Annotated[str, typer.Option(help="Registry base URL.")] = "http://127.0.0.1:8000",
+    gateway_url: Annotated[str, typer.Option(help="Gateway base URL.")] = "http://127.0.0.1:8080",
+    http_requests: Annotated[int, typer.Option(help="Requests sent through the gateway.")] = 500,
+    kafka_requests: Annotated[int, typer.Option(help="Requests published to Kafka.")] = 2500,
 ) -> None:
     """Run the end-to-end scenario against the local stack (start it with `make up`)."""
     from services.cli.demo import run_demo
 
-    run_demo(registry_url)
+    run_demo(registry_url, gateway_url, http_count=http_requests, kafka_count=kafka_requests)
 
 
 if __name__ == "__main__":
