@@ -62,6 +62,17 @@ def gateway_serve(
     run(host, port)
 
 
+@inference_app.command("run")
+def inference_run() -> None:
+    """Run an inference worker (needs MODELBUS_REGISTRY_API_KEY with the reader role).
+
+    Start as many as `requests` has partitions; they share the consumer group.
+    """
+    from services.inference.entrypoints.worker import run
+
+    run()
+
+
 @delivery_app.command("run")
 def delivery_run() -> None:
     """Run the webhook delivery worker (needs MODELBUS_WEBHOOK_SECRET)."""

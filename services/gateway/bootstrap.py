@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from services.gateway.adapters.job_store import ThreadedJobStore
-from services.gateway.adapters.model_events import ModelEventsListener
+from services.gateway.adapters.model_events import signature_invalidator
 from services.gateway.adapters.publisher import BackgroundPublisher
 from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
 from services.gateway.domain.rate_limit import RateLimiter
@@ -65,12 +65,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 settings.kafka_bootstrap, source="gateway", topic_prefix=settings.topic_prefix
             )
         )
-        listener = ModelEventsListener(
+        listener = signature_invalidator(
             bootstrap=settings.kafka_bootstrap,
             topic=settings.topic(MODEL_EVENTS.name),
             client_id=f"{settings.kafka_client_id}-gateway-model-events",
-            on_event=lambda event: catalog.invalidate(event.model),
-            on_gap=catalog.invalidate_all,
+            invalidate=catalog.invalidate,
+            invalidate_all=catalog.invalidate_all,
         )
         jobs = ThreadedJobStore(engine)
         app.state.container = Container(

@@ -56,6 +56,28 @@ class RegistryClient:
     def create_model(self, name: str, task: str, **fields: Any) -> dict[str, Any]:
         return dict(self._call("POST", "/v1/models", json={"name": name, "task": task} | fields))
 
+    def model(self, name: str) -> dict[str, Any]:
+        """A registered model: task, description, policy and routing options."""
+        return dict(self._call("GET", f"/v1/models/{name}"))
+
+    def models(self, *, page_size: int = 500) -> list[dict[str, Any]]:
+        """Every registered model, fetched page by page."""
+        found: list[dict[str, Any]] = []
+        while True:
+            params = {"limit": page_size, "offset": len(found)}
+            page = list(self._call("GET", "/v1/models", params=params))
+            found.extend(page)
+            if len(page) < page_size:
+                return found
+
+    def update_model(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Change a model's description, routing options or policy (PATCH)."""
+        return dict(self._call("PATCH", f"/v1/models/{name}", json=fields))
+
+    def whoami(self) -> dict[str, Any]:
+        """The name and role of this client's API key."""
+        return dict(self._call("GET", "/v1/whoami"))
+
     def register_version(
         self, model: str, *, artifact: bytes, dataset: bytes, metadata: dict[str, Any]
     ) -> dict[str, Any]:

@@ -10,7 +10,10 @@ import pytest
 import typer.main
 import yaml
 
-import services.registry.settings  # noqa: F401  (registers the settings class)
+import services.delivery.settings
+import services.gateway.settings
+import services.inference.settings
+import services.registry.settings  # noqa: F401  (registers the settings classes)
 from services.cli.main import app
 from shared.settings import ModelbusSettings
 
@@ -49,7 +52,7 @@ def _cli_commands() -> set[tuple[str, ...]]:
 def test_compose_runs_kafka_postgres_and_the_services() -> None:
     assert "kafka" in SERVICES and "postgres" in SERVICES
     assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert {"registry", "topics"} <= set(BUILT)
+    assert {"registry", "topics", "gateway", "inference", "delivery"} <= set(BUILT)
 
 
 @pytest.mark.parametrize("service", sorted(BUILT))
@@ -73,11 +76,28 @@ def test_secrets_come_from_the_environment_not_the_file() -> None:
                 assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", str(value)), f"{name}.{key} is inline"
 
 
-def test_registry_port_matches_its_setting() -> None:
-    registry = BUILT["registry"]
-    port = str(registry["environment"]["MODELBUS_REGISTRY_PORT"])
-    assert f"{port}:{port}" in registry["ports"]
-    assert port in registry["healthcheck"]["test"][1]
+@pytest.mark.parametrize(
+    ("service", "setting"),
+    [
+        ("registry", "MODELBUS_REGISTRY_PORT"),
+        ("gateway", "MODELBUS_GATEWAY_PORT"),
+        ("inference", "MODELBUS_WORKER_PORT"),
+        ("delivery", "MODELBUS_DELIVERY_HEALTH_PORT"),
+    ],
+)
+def test_health_checks_use_the_configured_port(service: str, setting: str) -> None:
+    spec = BUILT[service]
+    port = str(spec["environment"][setting])
+    assert f":{port}/readyz" in spec["healthcheck"]["test"][1]
+    if "ports" in spec:
+        assert f"{port}:{port}" in spec["ports"]
+
+
+def test_services_that_share_the_job_store_use_one_database() -> None:
+    urls = {
+        BUILT[name]["environment"]["MODELBUS_JOBS_DATABASE_URL"] for name in ("gateway", "delivery")
+    }
+    assert len(urls) == 1
 
 
 def test_kafka_image_matches_the_broker_the_scripts_fetch() -> None:

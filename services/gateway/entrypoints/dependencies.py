@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from services.gateway.adapters.job_store import ThreadedJobStore
-from services.gateway.adapters.model_events import ModelEventsListener
 from services.gateway.adapters.publisher import BackgroundPublisher
 from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
 from services.gateway.domain.rate_limit import RateLimiter
@@ -17,6 +16,7 @@ from services.gateway.domain.serving import Caller
 from services.gateway.service_layer.errors import RateLimited, Unauthorized
 from services.gateway.service_layer.handlers import PredictionGateway
 from services.gateway.settings import GatewaySettings
+from shared.kafka.model_events import ModelEventsFollower
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Container:
     limiter: RateLimiter
     jobs: ThreadedJobStore
     publisher: BackgroundPublisher
-    listener: ModelEventsListener
+    listener: ModelEventsFollower
     clock: Callable[[], float]
 
 

@@ -12,7 +12,7 @@ import asyncio
 import httpx
 import pytest
 
-from services.gateway.adapters.model_events import ModelEventsListener
+from services.gateway.adapters.model_events import signature_invalidator
 from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
 from services.gateway.service_layer.errors import (
     Unauthorized,
@@ -192,22 +192,22 @@ async def test_a_failing_registry_is_not_remembered_as_a_refusal(registry: Regis
     assert (await auth.authenticate("good-key")).name == "ci"
 
 
-def test_model_events_invalidate_their_model_and_unreadable_ones_everything() -> None:
+async def test_model_events_invalidate_their_model_and_unreadable_ones_everything() -> None:
     changed: list[str] = []
     gaps: list[bool] = []
-    listener = ModelEventsListener(
+    listener = signature_invalidator(
         bootstrap="unused:9092",
         topic="model-events",
         client_id="tests",
-        on_event=lambda event: changed.append(event.model),
-        on_gap=lambda: gaps.append(True),
+        invalidate=changed.append,
+        invalidate_all=lambda: gaps.append(True),
     )
     event = ModelEvent(event_type="deployment.changed", model="churn", actor="ci")
     record = encode(MODEL_EVENTS, event, key="churn", source="/modelbus/registry")
 
-    listener._handle(record.value, record.headers)
-    listener._handle(b"{not json", record.headers)
-    listener._handle(record.value, [("ce_type", REQUESTS.event_type.encode())])
+    await listener._handle(record.value, record.headers)
+    await listener._handle(b"{not json", record.headers)
+    await listener._handle(record.value, [("ce_type", REQUESTS.event_type.encode())])
 
     assert changed == ["churn"]
     assert gaps == [True, True]

@@ -1,0 +1,1 @@
+"""Inference workers: consume `requests`, route, validate, predict in batches, answer."""

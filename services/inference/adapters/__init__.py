@@ -1,0 +1,1 @@
+"""Adapters to the outside world: the registry over HTTP and Kafka records."""

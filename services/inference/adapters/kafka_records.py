@@ -1,0 +1,211 @@
+"""Kafka records <-> typed messages for the workers, with as little work per record as possible.
+
+Records become PredictionRequests only here (through the shared codec); unreadable ones
+become dead letters and, when the caller can still be identified, an error prediction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from shared.contracts import (
+    Callback,
+    DeadLetter,
+    ErrorCode,
+    Prediction,
+    PredictionError,
+    PredictionRequest,
+)
+from shared.contracts.base import ModelName, RequestId, VersionNumber
+from shared.kafka.codec import OutgoingRecord, UndecodableMessage, dead_letter_for, decode, encode
+from shared.kafka.headers import CONTENT_TYPE, SPEC_VERSION, TRACEPARENT, Headers
+from shared.topics import DEAD_LETTERS, PREDICTIONS, REQUESTS
+
+SERVICE = "inference"
+SOURCE = f"/modelbus/{SERVICE}"
+UNKNOWN_MODEL_NAME = "unknown"
+"""Prediction.model is required; an unreadable request whose model cannot be recovered
+reports this name."""
+
+_CE_TYPE = "ce_type"
+_REQUEST_TYPE = REQUESTS.event_type.encode()
+_REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId)
+_MODEL_NAME: TypeAdapter[str] = TypeAdapter(ModelName)
+_VERSION: TypeAdapter[int] = TypeAdapter(VersionNumber)
+# What model_dump_json() calls, minus the round trip through str.
+_PREDICTION_JSON = Prediction.__pydantic_serializer__
+
+
+class ConsumedRecord(Protocol):
+    """The parts of aiokafka's ConsumerRecord the workers read."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableRecord:
+    """A record no contract version can read: its dead letter and, if possible, an answer."""
+
+    key: bytes | None
+    dead_letter: DeadLetter
+    answer: Prediction | None
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """Requests in consumption order with their trace context, and the unreadable records."""
+
+    requests: list[PredictionRequest] = field(default_factory=list)
+    traceparents: list[bytes | None] = field(default_factory=list)
+    unreadable: list[UnreadableRecord] = field(default_factory=list)
+
+
+def decode_request(
+    value: bytes | None, headers: Sequence[tuple[str, bytes]]
+) -> tuple[PredictionRequest, bytes | None]:
+    """The request and its traceparent, in one pass over the headers.
+
+    The shared codec decodes it; when ce_type is exactly ours the headers need no
+    further checks, so the codec is spared parsing them again.
+    """
+    traceparent: bytes | None = None
+    fast = False
+    for name, raw in headers:
+        if name == _CE_TYPE:
+            fast = raw == _REQUEST_TYPE
+        elif name == TRACEPARENT:
+            traceparent = raw
+    if fast:
+        return decode(REQUESTS, value), traceparent
+    return decode(REQUESTS, value, headers), traceparent
+
+
+def decode_batch(records: Iterable[ConsumedRecord], *, now: datetime) -> DecodedBatch:
+    batch = DecodedBatch()
+    requests, traceparents = batch.requests, batch.traceparents
+    for record in records:
+        try:
+            request, traceparent = decode_request(record.value, record.headers)
+        except UndecodableMessage as error:
+            batch.unreadable.append(_unreadable(record, error, now))
+            continue
+        requests.append(request)
+        traceparents.append(traceparent)
+    return batch
+
+
+def _unreadable(
+    record: ConsumedRecord, error: UndecodableMessage, now: datetime
+) -> UnreadableRecord:
+    dead_letter = dead_letter_for(
+        source_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        error=error,
+        service=SERVICE,
+    )
+    return UnreadableRecord(record.key, dead_letter, recover_error_answer(record.value, error, now))
+
+
+def _valid(adapter: TypeAdapter[Any], value: Any) -> Any:
+    try:
+        return adapter.validate_python(value, strict=True)
+    except ValidationError:
+        return None
+
+
+def recover_error_answer(
+    value: bytes | None, error: UndecodableMessage, now: datetime
+) -> Prediction | None:
+    """An `undecodable` error prediction if the JSON still names a usable request id.
+
+    Whatever else can be read (model, version, callback, routing key) is kept, so the
+    caller's webhook still fires; otherwise placeholders fill the required fields.
+    """
+    if value is None:
+        return None
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    request_id = _valid(_REQUEST_ID, data.get("request_id"))
+    if request_id is None:
+        return None
+    callback = None
+    if isinstance(data.get("callback"), dict):
+        try:
+            callback = Callback.model_validate(data["callback"])
+        except ValidationError:
+            callback = None
+    routing_key = data.get("routing_key")
+    return Prediction(
+        request_id=request_id,
+        model=_valid(_MODEL_NAME, data.get("model")) or UNKNOWN_MODEL_NAME,
+        version=_valid(_VERSION, data.get("version")) or 1,
+        variant="production",
+        status="error",
+        error=PredictionError(code=ErrorCode.UNDECODABLE, message=f"{error.code}: {error.message}"),
+        latency_ms=0.0,
+        routing_key=routing_key if isinstance(routing_key, str) and routing_key else None,
+        callback=callback,
+        created_at=now,
+    )
+
+
+class PredictionEncoder:
+    """Predictions as records keyed like their requests, with CloudEvents and trace headers.
+
+    The constant headers are built once; `ce_id` is a per-process random prefix plus a
+    counter, unique without a UUID per record.
+    """
+
+    def __init__(self, *, topic: str) -> None:
+        self.topic = topic
+        self._constant: Headers = [
+            ("ce_specversion", SPEC_VERSION.encode()),
+            ("ce_source", SOURCE.encode()),
+            ("ce_type", PREDICTIONS.event_type.encode()),
+            ("content-type", CONTENT_TYPE.encode()),
+        ]
+        self._id_prefix = secrets.token_hex(8) + "-"
+        self._ids = itertools.count()
+
+    def encode(self, prediction: Prediction, *, time: bytes, traceparent: bytes) -> OutgoingRecord:
+        key = prediction.partition_key.encode()
+        headers = [
+            *self._constant,
+            ("ce_id", f"{self._id_prefix}{next(self._ids):x}".encode()),
+            ("ce_time", time),
+            ("ce_subject", key),
+            (TRACEPARENT, traceparent),
+        ]
+        return OutgoingRecord(self.topic, key, _PREDICTION_JSON.to_json(prediction), headers)
+
+
+def dead_letter_record(unreadable: UnreadableRecord, *, topic: str) -> OutgoingRecord:
+    """The dead letter, keyed by the original key bytes (the payload's copy may be lossy)."""
+    record = encode(DEAD_LETTERS, unreadable.dead_letter, key=None, source=SOURCE, topic=topic)
+    return replace(record, key=unreadable.key)

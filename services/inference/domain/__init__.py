@@ -1,0 +1,1 @@
+"""Pure serving logic: routing, cascades, result caching, batching and metrics (no I/O)."""

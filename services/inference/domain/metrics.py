@@ -1,0 +1,240 @@
+"""What a worker counts, and its rendering in the Prometheus text exposition format."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.inference.domain.shadow import AgreementTally
+
+PREFIX = "modelbus_inference_"
+LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+BATCH_SIZE_BUCKETS: tuple[float, ...] = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+
+
+class Histogram:
+    """Counts per bucket (upper bounds inclusive, as Prometheus' `le`), sum and count."""
+
+    def __init__(self, bounds: Iterable[float]) -> None:
+        self.bounds = tuple(sorted(bounds))
+        self._array = np.array(self.bounds, dtype=np.float64)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        """Observe a whole batch with one vectorised bucket search."""
+        if not values:
+            return
+        array = np.asarray(values, dtype=np.float64)
+        buckets = np.searchsorted(self._array, array, side="left")
+        for bucket, count in enumerate(np.bincount(buckets, minlength=len(self.counts)).tolist()):
+            self.counts[bucket] += count
+        self.sum += float(array.sum())
+        self.count += len(values)
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """(le, cumulative count) pairs ending with +Inf."""
+        running = 0
+        pairs = []
+        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
+            running += count
+            pairs.append(("+Inf" if bound == math.inf else _number(bound), running))
+        return pairs
+
+
+@dataclass
+class WorkerMetrics:
+    """Counters of one worker process; read by /metrics, written only by the event loop."""
+
+    records: int = 0
+    batches: int = 0
+    batch_retries: int = 0
+    batch_sizes: Histogram = field(default_factory=lambda: Histogram(BATCH_SIZE_BUCKETS))
+    latency_seconds: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS_SECONDS))
+    predictions: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    cascade_answers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    shadow: AgreementTally = field(default_factory=AgreementTally)
+    model_events: Counter[str] = field(default_factory=Counter)
+
+    def count_prediction(self, model: str, version: int, variant: str, status: str) -> None:
+        self.predictions[(model, str(version), variant, status)] += 1
+
+    def count_error(self, code: str) -> None:
+        self.errors[code] += 1
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e15 else repr(value)
+    return repr(value)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    if not names:
+        return ""
+    pairs = ",".join(
+        f'{name}="{_escape(value)}"' for name, value in zip(names, values, strict=True)
+    )
+    return "{" + pairs + "}"
+
+
+class PrometheusText:
+    """Builds the text exposition format, one metric family at a time."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+
+    def family(
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        samples: Iterable[tuple[tuple[str, ...], float]],
+        label_names: tuple[str, ...] = (),
+    ) -> None:
+        full = PREFIX + name
+        self._lines.append(f"# HELP {full} {help_text}")
+        self._lines.append(f"# TYPE {full} {kind}")
+        for values, sample in sorted(samples):
+            self._lines.append(f"{full}{_labels(label_names, values)} {_number(float(sample))}")
+
+    def histogram(self, name: str, help_text: str, histogram: Histogram) -> None:
+        full = PREFIX + name
+        self._lines.append(f"# HELP {full} {help_text}")
+        self._lines.append(f"# TYPE {full} histogram")
+        for le, count in histogram.cumulative():
+            self._lines.append(f'{full}_bucket{{le="{le}"}} {count}')
+        self._lines.append(f"{full}_sum {_number(histogram.sum)}")
+        self._lines.append(f"{full}_count {histogram.count}")
+
+    def text(self) -> str:
+        return "\n".join(self._lines) + "\n"
+
+
+def render_prometheus(
+    metrics: WorkerMetrics,
+    *,
+    cache_hits: int,
+    cache_misses: int,
+    cache_entries: int,
+    consumer_lag: Mapping[tuple[str, str], int],
+    assigned_partitions: int,
+) -> str:
+    """Every worker metric in Prometheus text format."""
+    out = PrometheusText()
+    out.family(
+        "records_total", "counter", "Records consumed from requests.", [((), metrics.records)]
+    )
+    out.family("batches_total", "counter", "Micro-batches processed.", [((), metrics.batches)])
+    out.family(
+        "batch_retries_total",
+        "counter",
+        "Batches retried after a transient failure (registry or Kafka).",
+        [((), metrics.batch_retries)],
+    )
+    out.histogram("batch_size_records", "Records per micro-batch.", metrics.batch_sizes)
+    out.histogram(
+        "latency_seconds",
+        "Time from request creation to its answer.",
+        metrics.latency_seconds,
+    )
+    out.family(
+        "predictions_total",
+        "counter",
+        "Predictions published, by model, version, variant and status.",
+        metrics.predictions.items(),
+        ("model", "version", "variant", "status"),
+    )
+    out.family(
+        "errors_total",
+        "counter",
+        "Error predictions by error code.",
+        [((code,), count) for code, count in metrics.errors.items()],
+        ("code",),
+    )
+    out.family(
+        "dead_letters_total",
+        "counter",
+        "Unreadable records sent to the dead-letter topic, by reason.",
+        [((code,), count) for code, count in metrics.dead_letters.items()],
+        ("code",),
+    )
+    out.family("cache_hits_total", "counter", "Result cache hits.", [((), cache_hits)])
+    out.family("cache_misses_total", "counter", "Result cache misses.", [((), cache_misses)])
+    lookups = cache_hits + cache_misses
+    out.family(
+        "cache_hit_ratio",
+        "gauge",
+        "Result cache hits over lookups since start.",
+        [((), cache_hits / lookups if lookups else 0.0)],
+    )
+    out.family("cache_entries", "gauge", "Entries in the result cache.", [((), cache_entries)])
+    out.family(
+        "cascade_answers_total",
+        "counter",
+        "Cascade answers by model and by which model answered (small or big).",
+        metrics.cascade_answers.items(),
+        ("model", "answered_by"),
+    )
+    tally = metrics.shadow
+    out.family(
+        "shadow_comparisons_total",
+        "counter",
+        "Shadow answers compared with production.",
+        [((model,), count) for model, count in tally.compared.items()],
+        ("model",),
+    )
+    out.family(
+        "shadow_agreements_total",
+        "counter",
+        "Shadow answers that agreed with production.",
+        [((model,), tally.agreed.get(model, 0)) for model in tally.compared],
+        ("model",),
+    )
+    out.family(
+        "shadow_agreement_ratio",
+        "gauge",
+        "Share of shadow answers agreeing with production.",
+        [((model,), tally.rate(model) or 0.0) for model in tally.compared],
+        ("model",),
+    )
+    out.family(
+        "model_events_total",
+        "counter",
+        "Model events applied, by type.",
+        [((kind,), count) for kind, count in metrics.model_events.items()],
+        ("event_type",),
+    )
+    out.family(
+        "assigned_partitions",
+        "gauge",
+        "Partitions of requests assigned to this worker.",
+        [((), assigned_partitions)],
+    )
+    out.family(
+        "consumer_lag_records",
+        "gauge",
+        "Records not yet consumed, per assigned partition.",
+        consumer_lag.items(),
+        ("topic", "partition"),
+    )
+    return out.text()

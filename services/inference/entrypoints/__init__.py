@@ -1,0 +1,1 @@
+"""How the workers are driven: the Kafka consume loop, model events, health HTTP, the CLI."""

@@ -1,0 +1,129 @@
+"""Loaded model versions, fetched once from the registry and kept for the life of the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from services.inference.domain import batching
+from services.inference.domain.batching import Refusal
+from services.inference.domain.servable import ServableModel
+from services.inference.service_layer.ports import (
+    ModelLoadFailed,
+    ModelSource,
+    RegistryUnavailable,
+    VersionNotFound,
+)
+from services.inference.service_layer.single_flight import SingleFlight
+
+log = logging.getLogger(__name__)
+
+VersionKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """Why a version cannot serve, remembered until `retry_at` so the registry is not hammered."""
+
+    refusal: Refusal
+    retry_at: float
+
+
+class ModelStore:
+    """Servable versions by (model, version); loads run in threads, one per version at a time."""
+
+    def __init__(
+        self,
+        source: ModelSource,
+        *,
+        failure_ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._failure_ttl = failure_ttl_seconds
+        self._clock = clock
+        self._loaded: dict[VersionKey, ServableModel] = {}
+        self._failed: dict[VersionKey, LoadFailure] = {}
+        self._loads: SingleFlight[VersionKey, None] = SingleFlight()
+
+    def get(self, model: str, version: int) -> ServableModel | Refusal:
+        """The loaded version, or why it cannot serve (call `ensure` first)."""
+        key = (model, version)
+        loaded = self._loaded.get(key)
+        if loaded is not None:
+            return loaded
+        failure = self._failed.get(key)
+        if failure is not None:
+            return failure.refusal
+        return batching.model_failure(model, version, "the version was not loaded")
+
+    @property
+    def loaded_versions(self) -> list[VersionKey]:
+        return sorted(self._loaded)
+
+    async def ensure(self, keys: Iterable[VersionKey]) -> None:
+        """Load every version not yet loaded (or whose failure has expired), concurrently.
+
+        Raises RegistryUnavailable if any load could not reach the registry; the others
+        still complete.
+        """
+        now = self._clock()
+        missing = [
+            key
+            for key in set(keys)
+            if key not in self._loaded
+            and (key not in self._failed or self._failed[key].retry_at <= now)
+        ]
+        if not missing:
+            return
+        outcomes = await asyncio.gather(
+            *(self._loads.run(key, self._load(key)) for key in missing), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def forget_failure(self, model: str, version: int) -> None:
+        """A version was registered: stop answering `unknown_version` for it."""
+        self._failed.pop((model, version), None)
+
+    async def preload(self, keys: Iterable[VersionKey]) -> None:
+        """Load ahead of traffic; a registry outage only delays it to the first request."""
+        try:
+            await self.ensure(keys)
+        except RegistryUnavailable as error:
+            log.warning(
+                "preloading models failed; they load on first use", extra={"error": str(error)}
+            )
+
+    async def _load(self, key: VersionKey) -> None:
+        model, version = key
+        started = time.perf_counter()
+        try:
+            servable = await self._source.load_version(model, version)
+        except VersionNotFound:
+            self._remember(key, batching.unknown_version(model, version))
+            return
+        except ModelLoadFailed as error:
+            log.error(
+                "model version cannot be served",
+                extra={"model": model, "version": version, "error": str(error)},
+            )
+            self._remember(key, batching.model_failure(model, version, str(error)))
+            return
+        self._loaded[key] = servable
+        self._failed.pop(key, None)
+        log.info(
+            "model version loaded",
+            extra={
+                "model": model,
+                "version": version,
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+
+    def _remember(self, key: VersionKey, refusal: Refusal) -> None:
+        self._failed[key] = LoadFailure(refusal, self._clock() + self._failure_ttl)

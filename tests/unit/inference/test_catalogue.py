@@ -1,0 +1,122 @@
+"""The deployment catalogue follows registry events; unknown names are remembered briefly."""
+
+from __future__ import annotations
+
+from services.inference.service_layer.catalogue import DeploymentCatalogue
+from services.inference.service_layer.model_store import ModelStore
+from shared.contracts import DeploymentState, ErrorCode, ModelEvent
+from tests.unit.inference.support import FakeSource, servable
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def source_with_iris() -> FakeSource:
+    source = FakeSource()
+    source.add_model("iris", {1: servable("iris", 1), 2: servable("iris", 2)})
+    return source
+
+
+async def test_deployment_changed_event_takes_effect_immediately() -> None:
+    catalogue = DeploymentCatalogue(source_with_iris(), unknown_ttl_seconds=5)
+    await catalogue.refresh_all()
+    preload = await catalogue.apply(
+        ModelEvent(
+            event_type="deployment.changed",
+            model="iris",
+            deployment=DeploymentState(production=1, canary=2, canary_weight=0.2),
+            actor="tests",
+        )
+    )
+    state = catalogue.get("iris")
+    assert state is not None
+    assert state.deployment == DeploymentState(production=1, canary=2, canary_weight=0.2)
+    assert preload == {("iris", 1), ("iris", 2)}
+
+
+async def test_events_for_models_not_served_here_are_left_to_the_first_request() -> None:
+    source = source_with_iris()
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    event = ModelEvent(
+        event_type="deployment.changed",
+        model="iris",
+        deployment=DeploymentState(production=2),
+        actor="tests",
+    )
+    assert await catalogue.apply(event) == set()
+    assert catalogue.get("iris") is None
+    await catalogue.ensure(["iris"])
+    assert catalogue.get("iris") is not None
+
+
+async def test_unknown_names_are_remembered_until_the_ttl_or_registration() -> None:
+    source = FakeSource()
+    clock = Clock()
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5, clock=clock)
+    await catalogue.ensure(["churn"])
+    await catalogue.ensure(["churn"])
+    assert source.model_fetches == ["churn"]
+    clock.now += 6
+    await catalogue.ensure(["churn"])
+    assert source.model_fetches == ["churn", "churn"]
+    source.add_model("churn", {1: servable("churn", 1)})
+    await catalogue.apply(ModelEvent(event_type="model.registered", model="churn", actor="t"))
+    await catalogue.ensure(["churn"])
+    assert catalogue.get("churn") is not None
+
+
+async def test_model_updated_refetches_routing_options() -> None:
+    source = source_with_iris()
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    await catalogue.refresh_all()
+    assert catalogue.get("iris").routing.cascade is None  # type: ignore[union-attr]
+    source.add_model(
+        "iris",
+        {1: servable("iris", 1), 2: servable("iris", 2)},
+        deployment=DeploymentState(production=2),
+        routing={"cascade": {"small_version": 1, "min_confidence": 0.9}},
+    )
+    preload = await catalogue.apply(ModelEvent(event_type="model.updated", model="iris", actor="t"))
+    state = catalogue.get("iris")
+    assert state is not None and state.routing.cascade is not None
+    assert state.routing.cascade.small_version == 1
+    assert preload == {("iris", 1), ("iris", 2)}
+
+
+async def test_refresh_all_forgets_deleted_models() -> None:
+    source = source_with_iris()
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    await catalogue.refresh_all()
+    del source.records["iris"]
+    await catalogue.refresh_all()
+    assert catalogue.get("iris") is None
+
+
+async def test_store_remembers_unknown_versions_until_registered() -> None:
+    source = source_with_iris()
+    store = ModelStore(source, failure_ttl_seconds=60)
+    await store.ensure([("iris", 3)])
+    refusal = store.get("iris", 3)
+    assert getattr(refusal, "code", None) == ErrorCode.UNKNOWN_VERSION
+    await store.ensure([("iris", 3)])
+    assert source.version_loads.count(("iris", 3)) == 1
+    source.versions[("iris", 3)] = servable("iris", 3)
+    store.forget_failure("iris", 3)
+    await store.ensure([("iris", 3)])
+    assert getattr(store.get("iris", 3), "version", None) == 3
+
+
+async def test_concurrent_loads_of_one_version_share_one_registry_call() -> None:
+    import asyncio
+
+    source = source_with_iris()
+    store = ModelStore(source, failure_ttl_seconds=60)
+    await asyncio.gather(
+        store.ensure([("iris", 1)]), store.ensure([("iris", 1)]), store.preload([("iris", 1)])
+    )
+    assert source.version_loads == [("iris", 1)]
