@@ -12,10 +12,20 @@ from tests.support.kafka_broker import KafkaBroker
 from tests.support.postgres_server import PostgresServer
 
 
+STARTUP_SECONDS: dict[str, float] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how long the real servers took to start, so slow starts are visible in CI logs."""
+    for name, seconds in STARTUP_SECONDS.items():
+        terminalreporter.write_line(f"{name} started in {seconds:.1f} s")
+
+
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """A single-node Apache Kafka broker in KRaft mode on a free port."""
     broker = KafkaBroker.start(tmp_path_factory.mktemp("kafka"))
+    STARTUP_SECONDS["Kafka broker (format + start, until healthy)"] = broker.start_seconds
     try:
         yield broker
     finally:
@@ -26,6 +36,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A private PostgreSQL cluster on a free port."""
     server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
+    STARTUP_SECONDS["PostgreSQL (initdb + start)"] = server.start_seconds
     try:
         yield server
     finally:
