@@ -39,8 +39,8 @@ demo: setup ## Start the stack and run the end-to-end scenario
 	@$(BIN)/modelbus demo
 
 lint: $(STAMP) ## ruff and mypy
-	@$(BIN)/ruff check shared services tests
-	@$(BIN)/ruff format --check shared services tests
+	@$(BIN)/ruff check shared services tests bench
+	@$(BIN)/ruff format --check shared services tests bench
 	@$(BIN)/mypy shared services
 
 test: setup lint ## Set up everything and run the whole test suite (real Kafka, SQLite, PostgreSQL)

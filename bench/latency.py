@@ -1,0 +1,291 @@
+"""Latency at a steady rate: publish -> prediction read, and publish -> signed webhook received."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from bench.kafka_io import PredictionCollector, make_producer
+from bench.measure import CpuMeter, MachineCpuMeter, cpu_breakdown, histogram_counts, subtract
+from bench.processes import ServiceProcess, clean_env, start_service
+from bench.report import progress
+from bench.stack import REPO_ROOT, BenchStack, venv_command
+from bench.throughput import scrape_metrics, warm_up
+from bench.workload import distinct_inputs, encode_request, request_for
+from services.delivery.receiver import create_receiver_app
+from shared.latency import latency_summary
+from shared.topics import PREDICTIONS, REQUESTS
+from tests.support.live_registry import free_port
+
+TICK_SECONDS = 0.005
+"""Requests go out in small bursts this often: a steady stream, not one batch."""
+RAMP_SECONDS = 2.0
+"""Each phase starts with this long at the same rate, unmeasured, so the figures describe
+the steady state rather than the first batches after an idle pause."""
+PREDICTION_DRAIN_SECONDS = 60.0
+WEBHOOK_DRAIN_SECONDS = 120.0
+DELIVERY_READY_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class Webhooks:
+    """When each signed webhook was received (time.perf_counter(), the bench's clock)."""
+
+    received_at: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_delivery(self, payload: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        with self.lock:
+            self.received_at.setdefault(str(payload["request_id"]), now)
+
+    def count_of(self, request_ids: set[str]) -> int:
+        with self.lock:
+            return len(request_ids & self.received_at.keys())
+
+
+@contextmanager
+def webhook_receiver(secret: str, webhooks: Webhooks) -> Iterator[str]:
+    """The reference receiver (signature-verifying) in a thread; yields its callback URL."""
+    port = free_port()
+    app = create_receiver_app(secret, on_delivery=webhooks.on_delivery)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the webhook receiver did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/hooks/bench"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret from `modelbus delivery new-secret`."""
+    completed = subprocess.run(
+        [str(venv_command("modelbus")), "delivery", "new-secret"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+        env=clean_env({}),
+    )
+    return completed.stdout.strip().splitlines()[-1]
+
+
+def start_delivery(stack: BenchStack, prefix: str, secret: str) -> ServiceProcess:
+    """`modelbus delivery run` on the scenario's prefix; it starts at the end of
+    `predictions` (answers of the phase without callbacks are not its backlog)."""
+    port = free_port()
+    env = clean_env(
+        {
+            "MODELBUS_KAFKA_BOOTSTRAP": stack.bootstrap,
+            "MODELBUS_TOPIC_PREFIX": prefix,
+            "MODELBUS_WEBHOOK_SECRET": secret,
+            "MODELBUS_WEBHOOK_ALLOWLIST": "127.0.0.1",
+            "MODELBUS_JOBS_DATABASE_URL": f"sqlite:///{stack.work_dir / f'{prefix}jobs.db'}",
+            "MODELBUS_DELIVERY_HEALTH_PORT": str(port),
+            "MODELBUS_CONSUMER_GROUP": f"{prefix}delivery",
+            "MODELBUS_CONSUMER_OFFSET_RESET": "latest",
+        }
+    )
+    delivery = start_service(
+        f"delivery {prefix}",
+        [str(venv_command("modelbus")), "delivery", "run"],
+        env=env,
+        log_path=stack.work_dir / "logs" / f"{prefix}delivery.log",
+        base_url=f"http://127.0.0.1:{port}",
+        cwd=REPO_ROOT,
+    )
+    stack.services.append(delivery)
+    delivery.wait_healthy("/readyz", timeout=DELIVERY_READY_TIMEOUT_SECONDS)
+    return delivery
+
+
+def run_latency(stack: BenchStack, *, rate: int, seconds: float) -> dict[str, Any]:
+    """One worker; `rate` requests/s for `seconds` twice: first without callbacks and no
+    delivery service (the worker's own latency), then with a callback on every request
+    and the delivery service running (the scenario as specified)."""
+    prefix = stack.prefix("latency")
+    asyncio.run(stack.create_topics(prefix))
+    secret = new_webhook_secret()
+    webhooks = Webhooks()
+    with webhook_receiver(secret, webhooks) as callback:
+        workers = stack.start_workers(prefix, 1)
+        try:
+            stack.wait_workers_ready(workers)
+            run = LatencyRun(stack, prefix, workers[0], rate=rate, seconds=seconds)
+            result = asyncio.run(run.both_phases(secret, webhooks, callback))
+        finally:
+            exit_codes = stack.stop(stack_services(stack, prefix))
+    result["exit_codes"] = list(exit_codes.values())
+    return result
+
+
+def stack_services(stack: BenchStack, prefix: str) -> list[ServiceProcess]:
+    return [service for service in stack.services if prefix in service.name]
+
+
+class LatencyRun:
+    """Paced publishing against one worker, with a collector reading every answer."""
+
+    def __init__(
+        self, stack: BenchStack, prefix: str, worker: ServiceProcess, *, rate: int, seconds: float
+    ) -> None:
+        self.stack = stack
+        self.prefix = prefix
+        self.worker = worker
+        self.rate = rate
+        self.seconds = seconds
+        self.topic = prefix + REQUESTS.name
+
+    async def both_phases(self, secret: str, webhooks: Webhooks, callback: str) -> dict[str, Any]:
+        # Kafka clients belong to the event loop they are created in.
+        self.collector = PredictionCollector(self.stack.bootstrap, self.prefix + PREDICTIONS.name)
+        self.producer = make_producer(self.stack.bootstrap)
+        await self.collector.start()
+        await self.producer.start()
+        try:
+            await warm_up(self.stack, self.producer, self.topic, self.collector)
+            progress(
+                f"   phase 1: {self.rate:,}/s for {self.seconds:g} s, no callbacks, worker only"
+            )
+            alone = await self._phase("a", seed=3, callback=None, webhooks=None, delivery=None)
+            delivery = await asyncio.to_thread(start_delivery, self.stack, self.prefix, secret)
+            progress(
+                f"   phase 2: {self.rate:,}/s for {self.seconds:g} s with callbacks to "
+                f"{callback}, delivery service running"
+            )
+            with_webhooks = await self._phase(
+                "b", seed=4, callback=callback, webhooks=webhooks, delivery=delivery
+            )
+            delivery_metrics = await asyncio.to_thread(delivery.scrape)
+        finally:
+            await self.producer.stop()
+            await self.collector.stop()
+        with_webhooks["delivery_metrics"] = {
+            key: value
+            for key, value in delivery_metrics.items()
+            if key.startswith("modelbus_delivery_")
+            and ("_total" in key or key.endswith(("_backlog", "_in_flight")))
+            and "{" not in key
+        }
+        return with_webhooks | {"worker_alone": alone}
+
+    async def _phase(
+        self,
+        tag: str,
+        *,
+        seed: int,
+        callback: str | None,
+        webhooks: Webhooks | None,
+        delivery: ServiceProcess | None,
+    ) -> dict[str, Any]:
+        stack, collector, rate = self.stack, self.collector, self.rate
+        total = int(rate * self.seconds)
+        ramp = int(rate * RAMP_SECONDS)
+        rows = distinct_inputs(stack.model.features, ramp + total, seed=seed)
+        ids = [f"lat{tag}-{index}" for index in range(total)]
+        paced_ids = [f"lat{tag}-ramp-{index}" for index in range(ramp)] + ids
+        collector.expect(ids)
+        meters = {
+            "worker": CpuMeter([self.worker.pid]),
+            "broker": CpuMeter([stack.broker_pid]),
+            "bench_process": CpuMeter([os.getpid()], descendants=False),
+        }
+        if delivery is not None:
+            meters["delivery"] = CpuMeter([delivery.pid])
+        machine = MachineCpuMeter()
+        sent_at: dict[str, float] = {}
+        acknowledgements = []
+        paced_from = time.perf_counter()
+        started = paced_from
+        before_task: asyncio.Task[list[dict[str, float]]] | None = None
+        sent = 0
+        while sent < len(paced_ids):
+            due = min(len(paced_ids), int((time.perf_counter() - paced_from) * rate) + 1)
+            while sent < due:
+                if sent == ramp:  # the ramp is over: measure from here, without a pause
+                    before_task = asyncio.create_task(scrape_metrics([self.worker]))
+                    machine.start()
+                    for meter in meters.values():
+                        meter.start()
+                    started = time.perf_counter()
+                request_id = paced_ids[sent]
+                request = request_for(stack.model, rows[sent], request_id, callback=callback)
+                record = encode_request(request)
+                sent_at[request_id] = time.perf_counter()
+                acknowledgements.append(
+                    await self.producer.send(
+                        self.topic, record.value, key=record.key, headers=record.headers
+                    )
+                )
+                sent += 1
+            await asyncio.sleep(TICK_SECONDS)
+        assert before_task is not None
+        before = (await before_task)[0]
+        last_send = sent_at[ids[-1]]
+        predictions_complete = await collector.wait(PREDICTION_DRAIN_SECONDS)
+        cpu = {name: meter.stop() for name, meter in meters.items()}
+        machine_cpu = machine.stop()
+        cpu_window = time.perf_counter() - started
+        await asyncio.gather(*acknowledgements)
+        worker_metrics = subtract((await scrape_metrics([self.worker]))[0], before)
+        send_window = last_send - started
+        to_prediction = [
+            (collector.arrivals[rid] - sent_at[rid]) * 1000
+            for rid in ids
+            if rid in collector.arrivals
+        ]
+        result: dict[str, Any] = {
+            "target_rate": rate,
+            "messages": total,
+            "seconds": round(send_window, 3),
+            "achieved_rate": round((total - 1) / send_window, 1) if send_window > 0 else None,
+            "cpu_seconds": cpu,
+            **cpu_breakdown(cpu, seconds=cpu_window, messages=total, machine=machine_cpu),
+            "publish_to_prediction": latency_summary(to_prediction),
+            "worker_reported_latency": latency_summary(
+                [collector.latency_ms[rid] for rid in ids if rid in collector.latency_ms]
+            ),
+            "predictions_complete": predictions_complete,
+            "check": {
+                "missing_predictions": collector.missing,
+                "duplicates": collector.duplicates,
+                "not_ok": len(collector.not_ok),
+            },
+            "worker_batch_size_histogram": histogram_counts(
+                [worker_metrics], "modelbus_inference_batch_size_records"
+            ),
+            "worker_batches": int(worker_metrics.get("modelbus_inference_batches_total", 0)),
+        }
+        if webhooks is not None:
+            wanted = set(ids)
+            for _ in range(int(WEBHOOK_DRAIN_SECONDS / 0.1)):
+                if webhooks.count_of(wanted) >= total:
+                    break
+                await asyncio.sleep(0.1)
+            drained = time.perf_counter()
+            with webhooks.lock:
+                delivered = dict(webhooks.received_at)
+            to_webhook = [(delivered[rid] - sent_at[rid]) * 1000 for rid in ids if rid in delivered]
+            result["publish_to_webhook"] = latency_summary(to_webhook)
+            result["webhooks_received"] = len(to_webhook)
+            result["webhook_drain_seconds_after_last_send"] = round(drained - last_send, 2)
+            result["check"]["missing_webhooks"] = total - len(to_webhook)
+        return result
