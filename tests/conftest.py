@@ -11,7 +11,6 @@ import pytest
 from tests.support.kafka_broker import KafkaBroker
 from tests.support.postgres_server import PostgresServer
 
-
 STARTUP_SECONDS: dict[str, float] = {}
 
 

@@ -19,11 +19,13 @@ from services.delivery.adapters.kafka import KafkaDeadLetters, PredictionsConsum
 from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.adapters.resolver import Resolver, SystemResolver
 from services.delivery.adapters.signing import WebhookSigner
+from services.delivery.adapters.store_thread import StoreThread
 from services.delivery.domain.backoff import Backoff
 from services.delivery.entrypoints.health import HealthProbes, create_health_app
 from services.delivery.service_layer.delivery import WebhookDelivery
 from services.delivery.service_layer.dispatcher import DeliveryDispatcher
 from services.delivery.service_layer.ingest import RecordPredictions
+from services.delivery.service_layer.outcomes import OutcomeRecorder
 from services.delivery.settings import DeliverySettings
 from shared.db import make_engine
 from shared.jobstore.store import JobStore, migrate
@@ -61,6 +63,8 @@ class DeliveryService:
         self.settings = settings
         self.engine = make_engine(settings.jobs_database_url)
         self.store = JobStore(self.engine)
+        self.store_thread = StoreThread()
+        self.outcomes = OutcomeRecorder(self.store, self.store_thread.run)
         self.metrics = DeliveryMetrics()
         self.sender = WebhookSender(
             request_timeout_seconds=settings.request_timeout_seconds,
@@ -113,6 +117,8 @@ class DeliveryService:
             dead_letters=dead_letters,
             source_topic=settings.topic(PREDICTIONS.name),
             metrics=self.metrics,
+            outcomes=self.outcomes,
+            run=self.store_thread.run,
             random=self._random,
         )
         dispatcher = DeliveryDispatcher(
@@ -121,9 +127,19 @@ class DeliveryService:
             max_concurrency=settings.max_concurrency,
             poll_interval_seconds=settings.poll_interval_seconds,
             lease=self._lease,
+            run=self.store_thread.run,
+        )
+        record_predictions = RecordPredictions(
+            self.store,
+            dead_letters,
+            self.metrics,
+            on_due=dispatcher.wake,
+            claimed=dispatcher,
+            lease=self._lease,
+            run=self.store_thread.run,
         )
         consumer = PredictionsConsumer(
-            RecordPredictions(self.store, dead_letters, self.metrics, on_due=dispatcher.wake),
+            record_predictions,
             bootstrap=settings.kafka_bootstrap,
             topic=settings.topic(PREDICTIONS.name),
             group_id=settings.consumer_group,
@@ -224,6 +240,7 @@ class DeliveryService:
             await asyncio.wait({consumer_task}, timeout=CONSUMER_STOP_GRACE_SECONDS)
         if self.dispatcher is not None:
             await self.dispatcher.stop(grace_seconds=self.settings.request_timeout_seconds)
+        await self.outcomes.aclose()
         if self._health is not None:
             self._health.should_exit = True
         for task in self._tasks:
@@ -237,6 +254,7 @@ class DeliveryService:
             await self._publisher.stop()
             self._publisher = None
         await self.sender.aclose()
+        await asyncio.to_thread(self.store_thread.close)
         self.engine.dispose()
         log.info("delivery stopped")
 

@@ -52,7 +52,8 @@ class DeliverySettings(ModelbusSettings):
     retried when the lease runs out. Must exceed twice the request timeout."""
 
     max_concurrency: int = Field(default=64, ge=1, le=10_000)
-    """Webhooks in flight at once per replica."""
+    """Webhooks being sent at once per replica (and its most open connections); as many
+    again may wait in memory, claimed, for a free slot."""
 
     consumer_group: str = Field(default="modelbus-delivery", min_length=1)
     """Kafka consumer group reading `predictions`; replicas share its partitions."""

@@ -45,3 +45,32 @@ class PendingDeadLetter:
     attempts_made: int
     last_error: str | None
     dead_reason: DeadReason
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What became of one claimed delivery, to be recorded with the version it was claimed at.
+
+    `attempt` is None when nothing was sent (a refused callback). `next_attempt_at` is the
+    retry time (retrying), now (dead: its dead-letter record is due) or None (delivered).
+    """
+
+    request_id: str
+    attempts_made: int
+    attempt: AttemptRecord | None
+    state: DeliveryState
+    next_attempt_at: datetime | None
+    error: str | None
+    dead_reason: DeadReason | None = None
+
+
+@dataclass(frozen=True)
+class RecordedAnswers:
+    """A recorded batch of predictions: webhooks now due, and those claimed at once.
+
+    `claimed` is a prefix of the due webhooks, already leased to the caller, so it can send
+    them without a claim of its own; the others are due for any replica to claim.
+    """
+
+    due: list[str]
+    claimed: list[DueDelivery]

@@ -1,15 +1,21 @@
-"""The job store's operations shared by the gateway (pending jobs) and delivery (results)."""
+"""The job store's operations shared by the gateway (pending jobs) and delivery (results).
+
+Delivery's hot path (recording answers, claiming webhooks, recording attempts) is SQLAlchemy
+Core with a few statements per batch, not ORM objects per job: at a thousand webhooks a
+second, per-job round trips were most of the delivery service's time.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -20,15 +26,24 @@ from shared.jobstore.deliveries import (
     DUE_STATUSES,
     AttemptRecord,
     DeadReason,
+    DeliveryOutcome,
     DeliveryState,
     DueDelivery,
     PendingDeadLetter,
+    RecordedAnswers,
 )
-from shared.jobstore.tables import DeliveryAttempt, Job
+from shared.jobstore.tables import DeliveryAttempt, Job, jobstore_metadata
 from shared.jobstore.views import JobView
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "jobstore_alembic_version"
+JOBS = jobstore_metadata.tables["jobs"]
+ATTEMPTS = jobstore_metadata.tables["delivery_attempts"]
+ROWS_PER_STATEMENT = 500
+"""Most request ids in one IN list or one multi-row statement."""
+MAX_ERROR_CHARS = 2000
+T = TypeVar("T")
+AnyRow = Row[*tuple[Any, ...]]
 
 
 def migrate(url: str) -> None:
@@ -36,11 +51,18 @@ def migrate(url: str) -> None:
     db.migrate(url, MIGRATIONS, VERSION_TABLE)
 
 
+class JobsChangedMeanwhile(RuntimeError):
+    """Jobs changed between reading and writing them; recording the batch again is safe."""
+
+
 class JobStore:
     """Jobs keyed by request id: the idempotency key end to end."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        locking = engine.dialect.name == "postgresql"
+        self._known_jobs = _known_jobs_statement(lock=locking)
+        self._claim_statement = _claim_statement(skip_locked=locking)
 
     def create_pending(self, request: PredictionRequest) -> tuple[JobView, bool]:
         """Record a submitted job; returns (job, created). A retried submit finds the first."""
@@ -85,36 +107,107 @@ class JobStore:
         `traceparents` maps request ids to the trace the webhook should continue.
         Returns the request ids whose webhook is now due.
         """
+        return self.record_answers(predictions, traceparents=traceparents).due
+
+    def record_answers(
+        self,
+        predictions: Sequence[Prediction],
+        *,
+        traceparents: Mapping[str, str] | None = None,
+        claim_lease: timedelta | None = None,
+        claim_limit: int = 0,
+    ) -> RecordedAnswers:
+        """`record_predictions`, and claim up to `claim_limit` of the due webhooks at once.
+
+        The claimed ones are stored already leased (due again only after `claim_lease`), so
+        the caller can send them straight from memory, and a crash before it does only
+        delays them by the lease. One transaction with one statement per kind of change.
+        """
         now = utc_now()
-        due: list[str] = []
         answers = {p.request_id: p for p in predictions if p.variant != "shadow"}
         if not answers:
-            return due
-        with Session(self.engine) as session:
-            existing = {
-                job.request_id: job
-                for job in session.exec(select(Job).where(col(Job.request_id).in_(answers)))
-            }
+            return RecordedAnswers(due=[], claimed=[])
+        claim_until = now + claim_lease if claim_lease is not None else None
+        due: list[str] = []
+        claimed: list[DueDelivery] = []
+        new_rows: list[dict[str, Any]] = []
+        changed_rows: list[dict[str, Any]] = []
+        with self.engine.begin() as connection:
+            known = self._jobs_to_answer(connection, list(answers))
             for request_id, prediction in answers.items():
-                job = existing.get(request_id)
-                if job is None:
-                    job = Job(request_id=request_id, model=prediction.model)
-                elif job.status != "pending":
-                    continue
-                job.status = "done" if prediction.status == "ok" else "failed"
-                job.prediction = prediction.model_dump(mode="json")
-                if prediction.callback is not None:
-                    job.callback_url = str(prediction.callback.url)
-                if traceparents and request_id in traceparents:
-                    job.traceparent = traceparents[request_id]
-                if job.callback_url is not None:
-                    job.delivery_status = "pending"
-                    job.next_attempt_at = now
+                job = known.get(request_id)
+                if job is not None and job.status != "pending":
+                    continue  # answered already: the first answer wins
+                callback_url = (
+                    str(prediction.callback.url)
+                    if prediction.callback is not None
+                    else (job.callback_url if job is not None else None)
+                )
+                traceparent = (traceparents or {}).get(request_id) or (
+                    job.traceparent if job is not None else None
+                )
+                row: dict[str, Any] = {
+                    "request_id": request_id,
+                    "status": "done" if prediction.status == "ok" else "failed",
+                    "prediction": prediction.model_dump(mode="json"),
+                    "callback_url": callback_url,
+                    "traceparent": traceparent,
+                    "delivery_status": job.delivery_status if job is not None else "none",
+                    "next_attempt_at": job.next_attempt_at if job is not None else None,
+                    "updated_at": now,
+                }
+                if callback_url is not None:
+                    row["delivery_status"] = "pending"
+                    row["next_attempt_at"] = now
                     due.append(request_id)
-                job.updated_at = now
-                session.add(job)
-            session.commit()
-        return due
+                    if claim_until is not None and len(claimed) < claim_limit:
+                        row["next_attempt_at"] = claim_until
+                        claimed.append(
+                            DueDelivery(
+                                request_id=request_id,
+                                callback_url=callback_url,
+                                body=prediction.model_dump_json().encode(),
+                                attempts_made=job.delivery_attempts if job is not None else 0,
+                                traceparent=traceparent,
+                            )
+                        )
+                if job is None:
+                    new_rows.append(
+                        row
+                        | {
+                            "model": prediction.model,
+                            "delivery_attempts": 0,
+                            "last_error": None,
+                            "dead_reason": None,
+                            "created_at": now,
+                        }
+                    )
+                else:
+                    changed_rows.append({f"b_{name}": value for name, value in row.items()})
+            if new_rows:
+                connection.execute(_INSERT_JOBS, new_rows)
+            if changed_rows:
+                answered = connection.execute(_ANSWER_PENDING_JOB, changed_rows).rowcount
+                counted = connection.dialect.supports_sane_multi_rowcount
+                if counted and answered != len(changed_rows):
+                    # A pending job was answered or discarded since we read it (on SQLite,
+                    # where the read takes no lock): roll back, and the batch is retried.
+                    raise JobsChangedMeanwhile(
+                        f"{len(changed_rows) - answered} pending jobs changed while recording"
+                    )
+        return RecordedAnswers(due=due, claimed=claimed)
+
+    def _jobs_to_answer(self, connection: Connection, request_ids: list[str]) -> dict[str, AnyRow]:
+        """The jobs among `request_ids` that exist already (the gateway's pending ones).
+
+        On PostgreSQL they are locked for the transaction, so two replicas recording the
+        same answer (during a rebalance) cannot both find the job pending.
+        """
+        found: dict[str, AnyRow] = {}
+        for chunk in _chunks(request_ids):
+            for row in connection.execute(self._known_jobs, {"request_ids": list(chunk)}):
+                found[str(row.request_id)] = row
+        return found
 
     # Delivery: claims with a lease, attempts recorded with a version check.
 
@@ -128,13 +221,13 @@ class JobStore:
         """
         return [
             DueDelivery(
-                request_id=job.request_id,
-                callback_url=job.callback_url or "",
-                body=prediction_body(job.prediction),
-                attempts_made=job.delivery_attempts,
-                traceparent=job.traceparent,
+                request_id=row.request_id,
+                callback_url=row.callback_url or "",
+                body=prediction_body(row.prediction),
+                attempts_made=row.delivery_attempts,
+                traceparent=row.traceparent,
             )
-            for job in self._claim(DUE_STATUSES, now=now, lease=lease, limit=limit)
+            for row in self._claim(DUE_STATUSES, now=now, lease=lease, limit=limit)
         ]
 
     def claim_dead_letters(
@@ -143,64 +236,42 @@ class JobStore:
         """Claim dead jobs whose dead-letter record still has to be published (an outbox)."""
         return [
             PendingDeadLetter(
-                request_id=job.request_id,
-                callback_url=job.callback_url,
-                body=prediction_body(job.prediction),
-                attempts_made=job.delivery_attempts,
-                last_error=job.last_error,
-                dead_reason=_dead_reason(job.dead_reason),
+                request_id=row.request_id,
+                callback_url=row.callback_url,
+                body=prediction_body(row.prediction),
+                attempts_made=row.delivery_attempts,
+                last_error=row.last_error,
+                dead_reason=_dead_reason(row.dead_reason),
             )
-            for job in self._claim(("dead",), now=now, lease=lease, limit=limit)
+            for row in self._claim(("dead",), now=now, lease=lease, limit=limit)
         ]
 
     def _claim(
         self, statuses: Sequence[str], *, now: datetime, lease: timedelta, limit: int
-    ) -> list[Job]:
-        """Select due rows and push their time past the lease in one transaction.
+    ) -> list[AnyRow]:
+        """Push the oldest due rows' time past the lease and return them: one statement.
 
-        On PostgreSQL the candidates are locked with `FOR UPDATE SKIP LOCKED`, so replicas
-        claiming at once take disjoint rows without waiting for each other. The UPDATE
-        repeats the due condition, so a row another claimer took in between is not returned
-        (on SQLite, which serialises writers, that condition alone keeps claims disjoint).
+        `UPDATE ... WHERE request_id IN (SELECT ... LIMIT n) RETURNING ...`. On PostgreSQL
+        the subquery locks its rows with `FOR UPDATE SKIP LOCKED`, so replicas claiming at
+        once take disjoint rows without waiting for each other, and the UPDATE repeats the
+        due condition, so a row another claimer took in between is not returned. SQLite
+        runs the statement under its single writer lock.
         """
         if limit <= 0:
             return []
-        is_due = (
-            col(Job.delivery_status).in_(statuses),
-            col(Job.next_attempt_at).is_not(None),
-            col(Job.next_attempt_at) <= now,
-        )
-        with Session(self.engine) as session:
-            candidates = (
-                select(Job.request_id)
-                .where(*is_due)
-                .order_by(col(Job.next_attempt_at))
-                .limit(limit)
+        with self.engine.begin() as connection:
+            rows = list(
+                connection.execute(
+                    self._claim_statement,
+                    {
+                        "statuses": list(statuses),
+                        "now": now,
+                        "lease_end": now + lease,
+                        "limit": limit,
+                    },
+                )
             )
-            if self.engine.dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
-            request_ids = list(session.exec(candidates).all())
-            if not request_ids:
-                return []
-            claimed_ids = set(
-                session.exec(
-                    update(Job)
-                    .where(col(Job.request_id).in_(request_ids), *is_due)
-                    .values(next_attempt_at=now + lease)
-                    .returning(col(Job.request_id))
-                ).scalars()
-            )
-            session.commit()
-            if not claimed_ids:
-                return []
-            jobs = session.exec(
-                select(Job)
-                .where(col(Job.request_id).in_(claimed_ids))
-                .order_by(col(Job.request_id))
-            ).all()
-            for job in jobs:
-                session.expunge(job)
-            return list(jobs)
+        return sorted(rows, key=lambda row: str(row.request_id))
 
     def record_delivery(
         self,
@@ -219,39 +290,69 @@ class JobStore:
         still due for delivery, so a replica whose lease ran out cannot overwrite the work
         of the one that took over. Returns whether the record was applied.
         """
-        with Session(self.engine) as session:
-            applied = session.exec(
-                update(Job)
-                .where(
-                    col(Job.request_id) == request_id,
-                    col(Job.delivery_attempts) == attempts_made,
-                    col(Job.delivery_status).in_(DUE_STATUSES),
-                )
-                .values(
-                    delivery_status=state,
-                    delivery_attempts=attempts_made + (1 if attempt else 0),
+        [applied] = self.record_deliveries(
+            [
+                DeliveryOutcome(
+                    request_id=request_id,
+                    attempts_made=attempts_made,
+                    attempt=attempt,
+                    state=state,
                     next_attempt_at=next_attempt_at,
-                    last_error=error[:2000] if error else None,
-                    dead_reason=dead_reason if state == "dead" else None,
-                    updated_at=utc_now(),
+                    error=error,
+                    dead_reason=dead_reason,
                 )
-            ).rowcount
-            if applied != 1:
-                session.rollback()
-                return False
-            if attempt is not None:
-                session.add(
-                    DeliveryAttempt(
-                        request_id=request_id,
-                        attempt=attempt.attempt,
-                        status_code=attempt.status_code,
-                        error=attempt.error[:2000] if attempt.error else None,
-                        duration_ms=attempt.duration_ms,
-                        attempted_at=attempt.attempted_at,
-                    )
-                )
-            session.commit()
-            return True
+            ]
+        )
+        return applied
+
+    def record_deliveries(self, outcomes: Sequence[DeliveryOutcome]) -> list[bool]:
+        """`record_delivery` for many outcomes in one transaction; which ones applied.
+
+        Outcomes that change their jobs alike (typically: delivered at the first attempt)
+        share one `UPDATE ... WHERE request_id IN (...) AND delivery_attempts = n RETURNING`,
+        so the version check stays per job while the batch costs a few statements; the
+        attempts of the applied ones go in with one multi-row INSERT. Outcomes for the same
+        job are applied in their order, each against the state the previous one left.
+        """
+        now = utc_now()
+        applied = [False] * len(outcomes)
+        with self.engine.begin() as connection:
+            for round_ in _rounds_of_distinct_jobs(outcomes):
+                groups: dict[tuple[Any, ...], list[int]] = {}
+                for index in round_:
+                    outcome = outcomes[index]
+                    groups.setdefault(_change_of(outcome), []).append(index)
+                for change, indexes in groups.items():
+                    attempts_made, attempted, state, next_at, error, dead_reason = change
+                    for chunk in _chunks(indexes):
+                        parameters = {
+                            "request_ids": [outcomes[index].request_id for index in chunk],
+                            "claimed_version": attempts_made,
+                            "b_delivery_status": state,
+                            "b_delivery_attempts": attempts_made + (1 if attempted else 0),
+                            "b_next_attempt_at": next_at,
+                            "b_last_error": error,
+                            "b_dead_reason": dead_reason,
+                            "b_updated_at": now,
+                        }
+                        changed = set(connection.execute(_RECORD_OUTCOME, parameters).scalars())
+                        for index in chunk:
+                            applied[index] = outcomes[index].request_id in changed
+            attempt_rows = [
+                {
+                    "request_id": outcome.request_id,
+                    "attempt": outcome.attempt.attempt,
+                    "status_code": outcome.attempt.status_code,
+                    "error": _clip(outcome.attempt.error),
+                    "duration_ms": outcome.attempt.duration_ms,
+                    "attempted_at": outcome.attempt.attempted_at,
+                }
+                for outcome, recorded in zip(outcomes, applied, strict=True)
+                if recorded and outcome.attempt is not None
+            ]
+            if attempt_rows:
+                connection.execute(_INSERT_ATTEMPTS, attempt_rows)
+        return applied
 
     def mark_dead_lettered(self, request_id: str) -> None:
         """The dead-letter record is published: nothing is left to do for this job."""
@@ -275,6 +376,147 @@ class JobStore:
                 )
             ).one()
             return int(count)
+
+
+# Statements built once: building and keying a Core statement costs more than running it.
+
+
+def _param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    return bindparam(name, type_=column.type)
+
+
+_INSERT_JOBS = insert(JOBS)
+_INSERT_ATTEMPTS = insert(ATTEMPTS)
+
+_ANSWER_PENDING_JOB = (
+    update(JOBS)
+    .where(JOBS.c.request_id == bindparam("b_request_id"), JOBS.c.status == "pending")
+    .values(
+        {
+            column: _param(f"b_{column}", JOBS.c[column])
+            for column in (
+                "status",
+                "prediction",
+                "callback_url",
+                "traceparent",
+                "delivery_status",
+                "next_attempt_at",
+                "updated_at",
+            )
+        }
+    )
+)
+"""Give a pending job (the gateway's) its answer; executed for many rows at once."""
+
+_RECORD_OUTCOME = (
+    update(JOBS)
+    .where(
+        JOBS.c.request_id.in_(bindparam("request_ids", expanding=True)),
+        JOBS.c.delivery_attempts == bindparam("claimed_version"),
+        JOBS.c.delivery_status.in_(DUE_STATUSES),
+    )
+    .values(
+        {
+            column: _param(f"b_{column}", JOBS.c[column])
+            for column in (
+                "delivery_status",
+                "delivery_attempts",
+                "next_attempt_at",
+                "last_error",
+                "dead_reason",
+                "updated_at",
+            )
+        }
+    )
+    .returning(JOBS.c.request_id)
+)
+"""One outcome for many jobs, each only if still at the version it was claimed with."""
+
+
+def _known_jobs_statement(*, lock: bool) -> sa.Select[Any]:
+    query = (
+        sa.select(
+            JOBS.c.request_id,
+            JOBS.c.status,
+            JOBS.c.callback_url,
+            JOBS.c.traceparent,
+            JOBS.c.delivery_status,
+            JOBS.c.next_attempt_at,
+            JOBS.c.delivery_attempts,
+        )
+        .where(JOBS.c.request_id.in_(bindparam("request_ids", expanding=True)))
+        .order_by(JOBS.c.request_id)
+    )
+    return query.with_for_update() if lock else query
+
+
+def _claim_statement(*, skip_locked: bool) -> sa.Update:
+    """`UPDATE jobs SET next_attempt_at = :lease_end WHERE <due> AND request_id IN
+    (SELECT ... WHERE <due> ORDER BY next_attempt_at LIMIT :limit) RETURNING ...`."""
+    is_due = (
+        JOBS.c.delivery_status.in_(bindparam("statuses", expanding=True)),
+        JOBS.c.next_attempt_at.is_not(None),
+        JOBS.c.next_attempt_at <= _param("now", JOBS.c.next_attempt_at),
+    )
+    candidates = (
+        sa.select(JOBS.c.request_id)
+        .where(*is_due)
+        .order_by(JOBS.c.next_attempt_at)
+        .limit(bindparam("limit", type_=sa.Integer))
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(JOBS)
+        .where(JOBS.c.request_id.in_(candidates), *is_due)
+        .values(next_attempt_at=_param("lease_end", JOBS.c.next_attempt_at))
+        .returning(
+            JOBS.c.request_id,
+            JOBS.c.callback_url,
+            JOBS.c.prediction,
+            JOBS.c.delivery_attempts,
+            JOBS.c.traceparent,
+            JOBS.c.last_error,
+            JOBS.c.dead_reason,
+        )
+    )
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """Slices small enough for one IN list on every backend."""
+    for start in range(0, len(items), ROWS_PER_STATEMENT):
+        yield items[start : start + ROWS_PER_STATEMENT]
+
+
+def _rounds_of_distinct_jobs(outcomes: Sequence[DeliveryOutcome]) -> Iterator[list[int]]:
+    """Indexes of `outcomes` in rounds that name each job at most once, in order."""
+    remaining = list(range(len(outcomes)))
+    while remaining:
+        seen: set[str] = set()
+        this_round: list[int] = []
+        later: list[int] = []
+        for index in remaining:
+            request_id = outcomes[index].request_id
+            (later if request_id in seen else this_round).append(index)
+            seen.add(request_id)
+        yield this_round
+        remaining = later
+
+
+def _change_of(outcome: DeliveryOutcome) -> tuple[Any, ...]:
+    """What recording `outcome` writes, besides the job it writes it to."""
+    return (
+        outcome.attempts_made,
+        outcome.attempt is not None,
+        outcome.state,
+        outcome.next_attempt_at,
+        _clip(outcome.error),
+        outcome.dead_reason if outcome.state == "dead" else None,
+    )
+
+
+def _clip(text: str | None) -> str | None:
+    return text[:MAX_ERROR_CHARS] if text else None
 
 
 def _dead_reason(stored: str | None) -> DeadReason:

@@ -38,5 +38,5 @@ def configure_logging(service: str, level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Client libraries are chatty at INFO; their warnings still come through.
-    for noisy in ("aiokafka", "httpx", "httpcore", "uvicorn.access"):
+    for noisy in ("aiokafka", "aiohttp", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

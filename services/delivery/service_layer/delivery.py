@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from opentelemetry import propagate, trace
@@ -15,7 +15,8 @@ from services.delivery.adapters.http_sender import WebhookSender
 from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.adapters.resolver import ResolutionFailed, Resolver
 from services.delivery.adapters.signing import WebhookSigner, webhook_id_for
-from services.delivery.domain.attempts import AttemptResult, NextStep, next_step
+from services.delivery.adapters.store_thread import RunInThread
+from services.delivery.domain.attempts import GONE, AttemptResult, NextStep, next_step
 from services.delivery.domain.backoff import Backoff
 from services.delivery.domain.callback_policy import (
     Allowlist,
@@ -24,15 +25,26 @@ from services.delivery.domain.callback_policy import (
     permitted_addresses,
 )
 from services.delivery.service_layer.ingest import SERVICE, DeadLetterSink
+from services.delivery.service_layer.outcomes import OutcomeRecorder
 from shared.contracts import DeadLetter
 from shared.contracts.base import utc_now
-from shared.jobstore.deliveries import AttemptRecord, DeadReason, DueDelivery
+from shared.jobstore.deliveries import AttemptRecord, DeadReason, DeliveryOutcome, DueDelivery
 from shared.jobstore.store import JobStore
 from shared.kafka.headers import current_trace_headers
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("modelbus.delivery")
 DEAD_LETTER_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Attempted:
+    """An attempt made (or refused before anything was sent), not yet recorded."""
+
+    step: NextStep
+    outcome: DeliveryOutcome
+    result: AttemptResult | None
+    """What the network said; None when the policy refused the callback."""
 
 
 class WebhookDelivery:
@@ -52,10 +64,14 @@ class WebhookDelivery:
         dead_letters: DeadLetterSink,
         source_topic: str,
         metrics: DeliveryMetrics,
+        outcomes: OutcomeRecorder,
+        run: RunInThread,
         random: Callable[[], float] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
+        self._outcomes = outcomes
+        self._run = run
         self._sender = sender
         self._resolver = resolver
         self._signer = signer
@@ -70,7 +86,15 @@ class WebhookDelivery:
         self._clock = clock
 
     async def deliver(self, due: DueDelivery) -> NextStep | None:
-        """Make the next attempt; returns the step recorded (None if the lease was lost)."""
+        """Make the next attempt and record it; the step recorded (None if the lease was lost)."""
+        return await self.record(await self.attempt(due))
+
+    async def attempt(self, due: DueDelivery) -> Attempted:
+        """Check the callback, sign, POST, and decide what comes next; records nothing.
+
+        Split from `record` so the caller can free its sending slot while the outcome waits
+        for its transaction.
+        """
         attempt = due.attempts_made + 1
         context = propagate.extract({"traceparent": due.traceparent} if due.traceparent else {})
         with tracer.start_as_current_span(
@@ -84,18 +108,54 @@ class WebhookDelivery:
                 result = await self._attempt(due)
             except RefusedCallback as refusal:
                 span.set_attribute("modelbus.refused", refusal.reason)
-                return await self._refuse(due, refusal.reason)
+                return self._refused(due, refusal.reason)
             if result.status_code is not None:
                 span.set_attribute("http.response.status_code", result.status_code)
-            step = next_step(
-                result,
+        step = next_step(
+            result,
+            attempt=attempt,
+            max_attempts=self._max_attempts,
+            backoff=self._backoff,
+            random=self._random,
+        )
+        now = self._clock()
+        if step.state == "retrying":
+            next_at: datetime | None = now + timedelta(seconds=step.retry_in_seconds or 0.0)
+        elif step.state == "dead":
+            next_at = now  # the dead-letter record is now due (see publish_dead_letters)
+        else:
+            next_at = None
+        dead_reason: DeadReason = "gone" if result.status_code == GONE else "exhausted"
+        outcome = DeliveryOutcome(
+            request_id=due.request_id,
+            attempts_made=due.attempts_made,
+            attempt=AttemptRecord(
                 attempt=attempt,
-                max_attempts=self._max_attempts,
-                backoff=self._backoff,
-                random=self._random,
-            )
-            recorded = await self._record(due, attempt, started_at, result, step)
-            return step if recorded else None
+                status_code=result.status_code,
+                error=result.error,
+                duration_ms=round(result.duration_ms, 3),
+                attempted_at=started_at,
+            ),
+            state=step.state,
+            next_attempt_at=next_at,
+            error=step.reason if step.state == "dead" else result.error,
+            dead_reason=dead_reason if step.state == "dead" else None,
+        )
+        return Attempted(step=step, outcome=outcome, result=result)
+
+    def _refused(self, due: DueDelivery, reason: str) -> Attempted:
+        """A callback the policy refuses is final: nothing was sent, nothing will be."""
+        message = f"callback refused: {reason}"
+        outcome = DeliveryOutcome(
+            request_id=due.request_id,
+            attempts_made=due.attempts_made,
+            attempt=None,
+            state="dead",
+            next_attempt_at=self._clock(),
+            error=message,
+            dead_reason="refused",
+        )
+        return Attempted(step=NextStep("dead", reason=message), outcome=outcome, result=None)
 
     async def _attempt(self, due: DueDelivery) -> AttemptResult:
         """Check the URL and its addresses, then POST; RefusedCallback if it may not be called."""
@@ -124,49 +184,30 @@ class WebhookDelivery:
             self._metrics.webhook_latency.observe(result.duration_ms / 1000)
         return result
 
-    async def _record(
-        self,
-        due: DueDelivery,
-        attempt: int,
-        started_at: datetime,
-        result: AttemptResult,
-        step: NextStep,
-    ) -> bool:
-        now = self._clock()
-        if step.state == "retrying":
-            next_at: datetime | None = now + timedelta(seconds=step.retry_in_seconds or 0.0)
-        elif step.state == "dead":
-            next_at = now  # the dead-letter record is now due (see publish_dead_letters)
-        else:
-            next_at = None
-        dead_reason: DeadReason = "gone" if result.status_code == 410 else "exhausted"
-        recorded = await asyncio.to_thread(
-            self._store.record_delivery,
-            due.request_id,
-            attempts_made=due.attempts_made,
-            attempt=AttemptRecord(
-                attempt=attempt,
-                status_code=result.status_code,
-                error=result.error,
-                duration_ms=round(result.duration_ms, 3),
-                attempted_at=started_at,
-            ),
-            state=step.state,
-            next_attempt_at=next_at,
-            error=step.reason if step.state == "dead" else result.error,
-            dead_reason=dead_reason if step.state == "dead" else None,
-        )
-        fields = {"request_id": due.request_id, "attempt": attempt}
+    async def record(self, attempted: Attempted) -> NextStep | None:
+        """Record an attempt's outcome; its step, or None if another replica took the job.
+
+        Raises what the store raised: the job is then left to its lease.
+        """
+        outcome, step = attempted.outcome, attempted.step
+        recorded = await self._outcomes.record(outcome)
+        attempt = outcome.attempt.attempt if outcome.attempt is not None else None
+        fields = {"request_id": outcome.request_id, "attempt": attempt}
         if not recorded:
             log.warning("delivery record skipped: another replica took the job over", extra=fields)
-            return False
+            return None
+        result = attempted.result
+        if result is None:
+            self._metrics.count_dead("refused")
+            log.warning(outcome.error, extra=fields)
+            return step
         if step.state == "delivered":
             self._metrics.delivered += 1
             log.info("webhook delivered (HTTP %s)", result.status_code, extra=fields)
-            return True
+            return step
         self._metrics.failed_attempts += 1
         if step.state == "dead":
-            self._metrics.count_dead(dead_reason)
+            self._metrics.count_dead(outcome.dead_reason or "exhausted")
             log.warning("webhook dead: %s", step.reason, extra=fields)
         else:
             log.info(
@@ -175,26 +216,7 @@ class WebhookDelivery:
                 step.retry_in_seconds or 0.0,
                 extra=fields,
             )
-        return True
-
-    async def _refuse(self, due: DueDelivery, reason: str) -> NextStep | None:
-        """A callback the policy refuses is final: nothing was sent, nothing will be."""
-        message = f"callback refused: {reason}"
-        recorded = await asyncio.to_thread(
-            self._store.record_delivery,
-            due.request_id,
-            attempts_made=due.attempts_made,
-            attempt=None,
-            state="dead",
-            next_attempt_at=self._clock(),
-            error=message,
-            dead_reason="refused",
-        )
-        if not recorded:
-            return None
-        self._metrics.count_dead("refused")
-        log.warning(message, extra={"request_id": due.request_id})
-        return NextStep("dead", reason=message)
+        return step
 
     async def publish_dead_letters(self) -> int:
         """Publish the dead-letter record of every dead delivery that has none yet.
@@ -203,7 +225,7 @@ class WebhookDelivery:
         its last attempt, and its record goes to Kafka here, so a crash in between only
         delays the record. Returns how many were published.
         """
-        pending = await asyncio.to_thread(
+        pending = await self._run(
             self._store.claim_dead_letters,
             now=self._clock(),
             lease=self._lease,
@@ -219,5 +241,5 @@ class WebhookDelivery:
                 service=SERVICE,
             )
             await self._dead_letters.publish(letter, key=job.request_id)
-            await asyncio.to_thread(self._store.mark_dead_lettered, job.request_id)
+            await self._run(self._store.mark_dead_lettered, job.request_id)
         return len(pending)

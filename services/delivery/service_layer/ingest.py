@@ -7,12 +7,15 @@ import base64
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy.exc import DataError, IntegrityError
 
 from services.delivery.adapters.metrics import DeliveryMetrics
+from services.delivery.adapters.store_thread import RunInThread
 from shared.contracts import DeadLetter, Prediction
+from shared.jobstore.deliveries import DueDelivery, RecordedAnswers
 from shared.jobstore.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -43,12 +46,27 @@ class ConsumedPrediction:
     origin: RecordOrigin
 
 
+class ClaimedWebhooks(Protocol):
+    """Takes the webhooks ingest claims while recording them (the dispatcher)."""
+
+    def reserve(self, wanted: int) -> int:
+        """How many of `wanted` it can take now; each reservation ends with one `take`."""
+        ...
+
+    def take(self, jobs: Sequence[DueDelivery], *, reserved: int) -> None: ...
+
+
 class RecordPredictions:
     """Handles one batch: dead-letters first, then one store transaction for the rest.
 
     Returns only when everything is durable (dead letters acknowledged by Kafka, results
     committed), so the caller may commit the batch's offsets afterwards. Failures that
     may pass (database or broker down) propagate, and the caller retries the batch.
+
+    With `claimed` given, the transaction that records the predictions also claims their
+    webhooks (as many as `claimed` has room for) and hands them over in memory: they go
+    out right after the commit, and the schedule in the store still covers a crash.
+    Webhooks left unclaimed are announced with `on_due`.
     """
 
     def __init__(
@@ -58,11 +76,19 @@ class RecordPredictions:
         metrics: DeliveryMetrics,
         *,
         on_due: Callable[[], None],
+        claimed: ClaimedWebhooks | None = None,
+        lease: timedelta | None = None,
+        run: RunInThread = asyncio.to_thread,
     ) -> None:
+        if (claimed is None) != (lease is None):
+            raise ValueError("claiming at ingest needs both `claimed` and its `lease`")
         self._store = store
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._on_due = on_due
+        self._claimed = claimed
+        self._lease = lease
+        self._run = run
 
     async def handle(
         self, readable: Sequence[ConsumedPrediction], unreadable: Sequence[DeadLetter]
@@ -72,21 +98,31 @@ class RecordPredictions:
             self._metrics.records_dead_lettered += 1
         if not readable:
             return
+        room = self._claimed.reserve(len(readable)) if self._claimed is not None else 0
+        claimed: list[DueDelivery] = []
         try:
-            due = await asyncio.to_thread(self._record, readable)
-        except (DataError, IntegrityError):
-            log.warning("batch rejected by the database; recording predictions one by one")
-            due = await self._record_one_by_one(readable)
+            try:
+                recorded = await self._run(self._record, readable, room)
+                due, claimed = recorded.due, recorded.claimed
+            except (DataError, IntegrityError):
+                log.warning("batch rejected by the database; recording predictions one by one")
+                due = await self._record_one_by_one(readable)
+        finally:
+            if self._claimed is not None:
+                self._claimed.take(claimed, reserved=room)
         self._metrics.predictions_recorded += len(readable)
-        if due:
+        if len(due) > len(claimed):
             self._on_due()
 
-    def _record(self, batch: Sequence[ConsumedPrediction]) -> list[str]:
+    def _record(self, batch: Sequence[ConsumedPrediction], claim_limit: int) -> RecordedAnswers:
         traceparents = {
             item.prediction.request_id: item.traceparent for item in batch if item.traceparent
         }
-        return self._store.record_predictions(
-            [item.prediction for item in batch], traceparents=traceparents
+        return self._store.record_answers(
+            [item.prediction for item in batch],
+            traceparents=traceparents,
+            claim_lease=self._lease,
+            claim_limit=claim_limit,
         )
 
     async def _record_one_by_one(self, batch: Sequence[ConsumedPrediction]) -> list[str]:
@@ -94,7 +130,7 @@ class RecordPredictions:
         due: list[str] = []
         for item in batch:
             try:
-                due += await asyncio.to_thread(self._record, [item])
+                due += (await self._run(self._record, [item], 0)).due
             except (DataError, IntegrityError) as error:
                 origin = item.origin
                 letter = DeadLetter(

@@ -106,3 +106,39 @@ async def test_a_slow_receiver_hits_the_deadline(sender: WebhookSender) -> None:
     assert result.status_code is None
     assert result.error is not None and result.error.startswith("timed out after")
     assert 700 <= result.duration_ms < 2500
+
+
+async def test_an_ip_literal_outside_the_pin_is_refused_before_connecting(
+    sender: WebhookSender,
+) -> None:
+    with run_receiver(new_webhook_secret()) as receiver:
+        # The URL names the receiver's address, but only another address passed the check.
+        target = parse_callback_url(f"{receiver.url}/hooks/literal")
+        other = [ipaddress.ip_address("127.0.0.2")]
+        result = await sender.post(target, other, body=BODY, headers={})
+    assert result.status_code is None
+    assert result.error is not None and "not the callback host that was checked" in result.error
+    assert receiver.stats.received == 0
+    assert sender.network.connect_attempts == 0 and sender.network.refused == 1
+
+
+async def test_connections_are_reused_and_cookies_never_kept(sender: WebhookSender) -> None:
+    cookies: list[str | None] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    def hook(request: Request) -> Response:
+        cookies.append(request.headers.get("cookie"))
+        response = Response(status_code=204)
+        response.set_cookie("planted", "by-the-receiver")
+        return response
+
+    with serve_app(app) as url:
+        target = parse_callback_url(f"{url}/hook")
+        results = await asyncio.gather(
+            *(sender.post(target, LOOPBACK, body=BODY, headers={}) for _ in range(40))
+        )
+    assert [result.status_code for result in results] == [204] * 40
+    assert cookies == [None] * 40
+    # Four connections at most (the pool's size), each reused for the next webhook.
+    assert 1 <= sender.network.connect_attempts <= 4

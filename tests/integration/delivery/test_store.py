@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alembic import command
@@ -18,15 +20,23 @@ from services.delivery.service_layer.ingest import (
     RecordOrigin,
     RecordPredictions,
 )
-from shared.contracts import Callback, ClassifierOutput, DeadLetter, Prediction, PredictionError
+from shared.contracts import (
+    Callback,
+    ClassifierOutput,
+    DeadLetter,
+    Prediction,
+    PredictionError,
+    PredictionRequest,
+)
 from shared.contracts.base import utc_now
 from shared.db import alembic_config, make_engine
-from shared.jobstore.deliveries import AttemptRecord
+from shared.jobstore.deliveries import AttemptRecord, DeliveryOutcome, DueDelivery
 from shared.jobstore.store import MIGRATIONS, VERSION_TABLE, JobStore, migrate
 from shared.jobstore.tables import jobstore_metadata
 from tests.support.postgres_server import PostgresServer
 
 LEASE = timedelta(seconds=30)
+TRACEPARENT = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
 pytestmark = [pytest.mark.postgres]
 
 
@@ -267,3 +277,149 @@ async def test_a_prediction_postgresql_rejects_is_dead_lettered_alone(
     [letter] = sink.letters
     assert (letter.error_code, letter.key, letter.offset) == ("unrecordable", "too-long", 2)
     assert "too long" in letter.error_message
+
+
+def test_recording_can_claim_the_due_webhooks_at_once(store: JobStore) -> None:
+    sent = [answer("first"), answer("second"), answer("third")]
+    recorded = store.record_answers(sent, claim_lease=LEASE, claim_limit=2)
+    assert recorded.due == ["first", "second", "third"]
+    assert [job.request_id for job in recorded.claimed] == ["first", "second"]
+    first = recorded.claimed[0]
+    assert first.attempts_made == 0 and first.callback_url == "https://hooks.example.com/first"
+    assert Prediction.model_validate_json(first.body) == sent[0]
+    # Claimed ones are leased; the third is due for anyone to claim.
+    now = utc_now()
+    assert [d.request_id for d in store.claim_due_deliveries(now=now, lease=LEASE, limit=10)] == [
+        "third"
+    ]
+    # A replica that claimed at ingest and died leaves its jobs due after the lease.
+    later = now + LEASE + timedelta(seconds=1)
+    again = store.claim_due_deliveries(now=later, lease=LEASE, limit=10)
+    assert sorted(d.request_id for d in again) == ["first", "second", "third"]
+    assert store.record_answers([answer("first")], claim_lease=LEASE, claim_limit=5).claimed == []
+
+
+def test_a_pending_job_gets_its_answer_and_keeps_the_gateways_callback(store: JobStore) -> None:
+    request = PredictionRequest(
+        request_id="via-gateway",
+        model="iris",
+        inputs={"sepal_length": 5.1},
+        callback={"url": "https://hooks.example.com/from-gateway"},
+    )
+    store.create_pending(request)
+    served = answer("via-gateway", callback=False)
+    recorded = store.record_answers(
+        [served], traceparents={"via-gateway": TRACEPARENT}, claim_lease=LEASE, claim_limit=1
+    )
+    [claimed] = recorded.claimed
+    assert claimed.callback_url == "https://hooks.example.com/from-gateway"
+    assert claimed.traceparent == TRACEPARENT
+    job = store.get("via-gateway")
+    assert job is not None and job.status == "done" and job.delivery.status == "pending"
+    assert job.prediction == json.loads(served.model_dump_json())
+    assert store.record_answers([served], claim_lease=LEASE, claim_limit=1).due == []
+
+
+def test_many_outcomes_are_recorded_at_once_each_against_its_own_version(store: JobStore) -> None:
+    store.record_predictions([answer(name) for name in ("ok", "flaky", "stale", "refused")])
+    now = utc_now()
+    claims = {d.request_id: d for d in store.claim_due_deliveries(now=now, lease=LEASE, limit=9)}
+    retry_at = now + timedelta(seconds=3)
+
+    def outcome(request_id: str, **changes: Any) -> DeliveryOutcome:
+        values: dict[str, Any] = {
+            "request_id": request_id,
+            "attempts_made": claims[request_id].attempts_made,
+            "attempt": attempt(1, 204),
+            "state": "delivered",
+            "next_attempt_at": None,
+            "error": None,
+        }
+        return DeliveryOutcome(**(values | changes))
+
+    applied = store.record_deliveries(
+        [
+            outcome("ok"),
+            outcome(
+                "flaky",
+                attempt=attempt(1, 503, "HTTP 503"),
+                state="retrying",
+                next_attempt_at=retry_at,
+                error="HTTP 503",
+            ),
+            outcome("stale", attempts_made=3),  # claimed at another version: not ours
+            outcome(
+                "refused",
+                attempt=None,
+                state="dead",
+                next_attempt_at=now,
+                error="callback refused: private",
+                dead_reason="refused",
+            ),
+            outcome("ok", attempt=attempt(1, 204)),  # the same claim recorded twice
+        ]
+    )
+
+    assert applied == [True, True, False, True, False]
+    views = {name: store.get(name) for name in claims}
+    assert all(view is not None for view in views.values())
+    ok, flaky, stale, refused = (views[n] for n in ("ok", "flaky", "stale", "refused"))
+    assert ok is not None and flaky is not None and stale is not None and refused is not None
+    assert ok.delivery.status == "delivered" and len(ok.delivery.attempts) == 1
+    assert flaky.delivery.status == "retrying" and flaky.delivery.last_error == "HTTP 503"
+    assert [(a.attempt, a.status_code) for a in flaky.delivery.attempts] == [(1, 503)]
+    assert stale.delivery.status == "pending" and stale.delivery.attempts == []
+    assert refused.delivery.status == "dead" and refused.delivery.attempts == []
+    [retry] = store.claim_due_deliveries(now=retry_at, lease=LEASE, limit=9)
+    assert (retry.request_id, retry.attempts_made) == ("flaky", 1)
+    [letter] = store.claim_dead_letters(now=now, lease=LEASE, limit=9)
+    assert (letter.request_id, letter.dead_reason) == ("refused", "refused")
+
+
+class RoomFor:
+    """The claimed-webhooks seam of the ingest use case, with a fixed amount of room."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.taken: list[str] = []
+        self.reservations = 0
+        self.granted = 0
+
+    def reserve(self, wanted: int) -> int:
+        self.reservations += 1
+        self.granted = min(wanted, self.room)
+        return self.granted
+
+    def take(self, jobs: Sequence[DueDelivery], *, reserved: int) -> None:
+        assert reserved == self.granted and len(jobs) <= reserved
+        self.reservations -= 1
+        self.taken.extend(job.request_id for job in jobs)
+
+
+async def test_ingest_hands_over_what_it_has_room_for_and_announces_the_rest(
+    store: JobStore,
+) -> None:
+    woken: list[int] = []
+    room = RoomFor(2)
+    handler = RecordPredictions(
+        store,
+        CollectedDeadLetters(),
+        DeliveryMetrics(),
+        on_due=lambda: woken.append(1),
+        claimed=room,
+        lease=LEASE,
+    )
+
+    def consumed(item: Prediction, offset: int) -> ConsumedPrediction:
+        origin = RecordOrigin("predictions", 0, offset, item.request_id.encode(), b"{}")
+        return ConsumedPrediction(prediction=item, traceparent=None, origin=origin)
+
+    await handler.handle([consumed(answer(f"job-{n}"), n) for n in range(3)], [])
+    assert room.taken == ["job-0", "job-1"] and room.reservations == 0
+    assert woken == [1]
+    due = store.claim_due_deliveries(now=utc_now(), lease=LEASE, limit=10)
+    assert [d.request_id for d in due] == ["job-2"]
+
+    # Everything handed over: nobody needs waking.
+    await handler.handle([consumed(answer("job-3"), 3)], [])
+    assert room.taken[-1] == "job-3" and woken == [1]

@@ -7,9 +7,11 @@ import base64
 import json
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.delivery.adapters.signing import webhook_id_for
 from shared.kafka.codec import decode
@@ -130,3 +132,57 @@ async def test_a_taken_health_port_fails_the_start_and_leaves_nothing_running(
                 pass
     leftovers = [task for task in asyncio.all_tasks() if task.get_name().startswith("delivery-")]
     assert leftovers == []
+
+
+BURST = 300
+PREDICTION_PARTITIONS = 2  # the delivery_factory fixture creates its topics with 2
+
+
+async def test_a_burst_is_delivered_once_each_and_its_offsets_committed(
+    delivery_factory: Callable[..., Any], webhook_secret: str
+) -> None:
+    with run_receiver(webhook_secret) as receiver:
+        async with delivery_factory(webhook_allowlist=["127.0.0.1"], max_concurrency=8) as harness:
+            ids = [f"burst-{n:03d}" for n in range(BURST)]
+            await asyncio.gather(*(harness.publish(prediction(i, receiver.hook(i))) for i in ids))
+
+            async def all_delivered() -> bool:
+                return receiver.stats.accepted >= BURST
+
+            await eventually(all_delivered, timeout=30, what=f"{BURST} webhooks")
+            views = [await harness.job(i) for i in ids]
+            connections = harness.service.sender.network.connect_attempts
+        committed = await committed_offsets(harness)
+
+    assert sorted(receiver.stats.accepted_ids) == sorted(webhook_id_for(i) for i in ids)
+    assert receiver.stats.received == BURST
+    assert all(
+        v is not None and [a.status_code for a in v.delivery.attempts] == [204] for v in views
+    )
+    assert connections <= 8  # kept alive and reused, never one per webhook
+    # Recorded predictions had their offsets committed (at stop at the latest).
+    assert committed.committed == committed.end and sum(committed.end.values()) == BURST
+
+
+@dataclass
+class Offsets:
+    committed: dict[int, int]
+    end: dict[int, int]
+
+
+async def committed_offsets(harness: Any) -> Offsets:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=harness.bootstrap,
+        group_id=harness.settings.consumer_group,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(harness.predictions_topic, p) for p in range(PREDICTION_PARTITIONS)
+        ]
+        end = await consumer.end_offsets(partitions)
+        committed = {tp.partition: (await consumer.committed(tp)) or 0 for tp in partitions}
+    finally:
+        await consumer.stop()
+    return Offsets(committed=committed, end={tp.partition: end[tp] for tp in partitions})
