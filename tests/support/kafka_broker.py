@@ -9,11 +9,12 @@ broker exactly the same way.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.ports import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO_ROOT / "infra" / "kafka" / "kafka.sh"
@@ -30,20 +31,6 @@ _START_ATTEMPTS = 3
 
 class KafkaBrokerError(RuntimeError):
     """Raised when kafka.sh cannot fetch, start or stop the broker."""
-
-
-def _free_ports(count: int) -> list[int]:
-    """Return distinct free loopback ports (all held open until chosen, so no duplicates)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -108,7 +95,7 @@ class KafkaBroker:
         data_dir = data_dir.resolve()
         last: subprocess.CompletedProcess[str] | None = None
         for _ in range(_START_ATTEMPTS):
-            port, controller_port = _free_ports(2)
+            port, controller_port = free_ports(2)
             started_at = time.monotonic()
             proc = _run(
                 [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,15 +15,10 @@ import uvicorn
 from services.registry.bootstrap import create_app
 from services.registry.settings import RegistrySettings
 from shared.clients.registry import RegistryClient
+from tests.support.ports import free_port
 from tests.support.sample_models import SampleModel
 
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
+
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_SH = REPO_ROOT / "infra" / "postgres" / "postgres.sh"
@@ -37,13 +38,6 @@ _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 class PostgresServerError(RuntimeError):
     """Raised when postgres.sh cannot install, start or stop the server."""
-
-
-def _free_port() -> int:
-    """Return a loopback port that was free a moment ago (the script re-checks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -114,7 +108,7 @@ class PostgresServer:
         data_dir = data_dir.resolve()
         last: subprocess.CompletedProcess[str] | None = None
         for _ in range(_START_ATTEMPTS):
-            port = _free_port()
+            port = free_port()
             started_at = time.monotonic()
             proc = _run(
                 [
