@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@echo "==> Python environment ($(VENV))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip uv
-	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
@@ -41,7 +41,7 @@ demo: setup ## Start the stack and run the end-to-end scenario
 lint: $(STAMP) ## ruff and mypy
 	@$(BIN)/ruff check shared services tests bench
 	@$(BIN)/ruff format --check shared services tests bench
-	@$(BIN)/mypy shared services
+	@$(BIN)/mypy shared services bench
 
 test: setup lint ## Set up everything and run the whole test suite (real Kafka, SQLite, PostgreSQL)
 	@$(BIN)/pytest
@@ -49,8 +49,8 @@ test: setup lint ## Set up everything and run the whole test suite (real Kafka, 
 test-unit: $(STAMP) ## Only the fast unit tests
 	@$(BIN)/pytest tests/unit -q
 
-bench: setup ## Benchmarks; results in bench/results/*.json
-	@$(BIN)/python -m bench.run
+bench: setup ## Benchmarks; results in bench/results/ (ARGS="--quick --only NAME --profile DIR")
+	@$(BIN)/python -m bench.run $(ARGS)
 
 schemas: $(STAMP) ## Regenerate schemas/ from the contract models
 	@$(BIN)/modelbus schemas generate

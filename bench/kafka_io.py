@@ -17,9 +17,16 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared.kafka.codec import OutgoingRecord
 
-PRODUCER_OPTIONS: dict[str, Any] = {"acks": "all", "enable_idempotence": True, "linger_ms": 5}
-"""As shared.kafka.publisher.Publisher (the gateway's producer): durable and idempotent,
-with a small linger."""
+PRODUCER_OPTIONS: dict[str, Any] = {
+    "acks": "all",
+    "enable_idempotence": True,
+    "linger_ms": 5,
+    "max_batch_size": 256 * 1024,
+}
+"""Durable and idempotent with a small linger, as the platform's producers, and batches
+as large as the worker's (MODELBUS_PRODUCER_MAX_BATCH_BYTES): with the client's 16 KiB
+default, every request to the broker would carry a few dozen records, and the load
+generator, not the system under test, would set the pace."""
 CONSUMER_OPTIONS: dict[str, Any] = {
     "enable_auto_commit": False,
     "auto_offset_reset": "earliest",
@@ -29,7 +36,7 @@ CONSUMER_OPTIONS: dict[str, Any] = {
 ASSIGNMENT_POLLS = 1000
 GETMANY_TIMEOUT_MS = 20
 _PARTITIONER = DefaultPartitioner()
-GETMANY_MAX_RECORDS = 500
+GETMANY_MAX_RECORDS = 2000
 """The worker's defaults (MODELBUS_BATCH_TIMEOUT_MS, MODELBUS_MAX_BATCH_RECORDS)."""
 
 

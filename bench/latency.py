@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ import uvicorn
 from bench.kafka_io import PredictionCollector, make_producer
 from bench.measure import CpuMeter, MachineCpuMeter, cpu_breakdown, histogram_counts, subtract
 from bench.processes import ServiceProcess, clean_env, start_service
+from bench.profiling import sampled
 from bench.report import progress
 from bench.stack import REPO_ROOT, BenchStack, venv_command
 from bench.throughput import scrape_metrics, warm_up
@@ -24,7 +25,7 @@ from bench.workload import distinct_inputs, encode_request, request_for
 from services.delivery.receiver import create_receiver_app
 from shared.latency import latency_summary
 from shared.topics import PREDICTIONS, REQUESTS
-from tests.support.live_registry import free_port
+from tests.support.ports import free_port
 
 TICK_SECONDS = 0.005
 """Requests go out in small bursts this often: a steady stream, not one batch."""
@@ -213,6 +214,11 @@ class LatencyRun:
         machine = MachineCpuMeter()
         sent_at: dict[str, float] = {}
         acknowledgements = []
+        profiled = [(self.worker.name, self.worker.pid)]
+        if delivery is not None:
+            profiled.append((delivery.name, delivery.pid))
+        profiling = ExitStack()
+        profiling.enter_context(sampled(stack.profile_dir, f"latency-{tag}", profiled))
         paced_from = time.perf_counter()
         started = paced_from
         before_task: asyncio.Task[list[dict[str, float]]] | None = None
@@ -242,6 +248,7 @@ class LatencyRun:
         last_send = sent_at[ids[-1]]
         predictions_complete = await collector.wait(PREDICTION_DRAIN_SECONDS)
         cpu = {name: meter.stop() for name, meter in meters.items()}
+        profiling.close()
         machine_cpu = machine.stop()
         cpu_window = time.perf_counter() - started
         await asyncio.gather(*acknowledgements)

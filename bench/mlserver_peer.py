@@ -23,7 +23,7 @@ from bench.processes import ServiceFailed, ServiceProcess, clean_env, start_serv
 from bench.report import progress
 from bench.stack import REPO_ROOT, BenchStack
 from bench.workload import MODEL_NAME, v2_inference_bodies
-from tests.support.live_registry import free_port
+from tests.support.ports import free_port
 
 PEER_VENV = REPO_ROOT / ".cache" / "bench" / "mlserver-venv"
 MLSERVER_VERSION = "1.7.1"

@@ -147,6 +147,8 @@ def _scenario_table(scenarios: dict[str, Any], summary: dict[str, Any]) -> list[
         note = ""
         if name == "e2e_at_least_once" and summary.get("e2e_vs_raw_loop") is not None:
             note = f"{summary['e2e_vs_raw_loop']:.2f}x raw_loop"
+            if "paired_raw_loop" in result:
+                note += " (median round, each against a raw loop run just before it)"
         if name == "e2e_exactly_once" and summary.get("exactly_once_vs_at_least_once"):
             note = f"{summary['exactly_once_vs_at_least_once']:.2f}x at-least-once"
         if name == "raw_loop":

@@ -21,7 +21,8 @@ from bench.workload import MODEL_NAME, BenchModel
 from shared.kafka.admin import ensure_topics
 from shared.topics import DEAD_LETTERS, MODEL_EVENTS, PREDICTIONS, REQUESTS
 from tests.support.kafka_broker import BOOTSTRAP_ENV, KafkaBroker
-from tests.support.live_registry import LiveRegistry, free_port, live_registry
+from tests.support.live_registry import LiveRegistry, live_registry
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 8
@@ -45,6 +46,8 @@ class BenchStack:
     registry: LiveRegistry
     model: BenchModel
     services: list[ServiceProcess] = field(default_factory=list)
+    profile_dir: Path | None = None
+    """Where py-spy samples of the services go during measured windows; None: no sampling."""
 
     @property
     def bootstrap(self) -> str:

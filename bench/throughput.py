@@ -21,6 +21,7 @@ from bench.measure import (
     sum_samples,
 )
 from bench.processes import ServiceProcess
+from bench.profiling import sampled
 from bench.report import progress
 from bench.stack import PARTITIONS, BenchStack
 from bench.workload import distinct_inputs, encode_request, request_for
@@ -118,10 +119,11 @@ async def _publish_and_collect(
         machine.start()
         for meter in meters.values():
             meter.start()
-        first_send = time.perf_counter()
-        acknowledgements = await send_all(producer, topic, records)
-        all_handed_over = time.perf_counter()
-        complete = await collector.wait(DRAIN_TIMEOUT_SECONDS)
+        with sampled(stack.profile_dir, prefix.rstrip("-"), [(w.name, w.pid) for w in workers]):
+            first_send = time.perf_counter()
+            acknowledgements = await send_all(producer, topic, records)
+            all_handed_over = time.perf_counter()
+            complete = await collector.wait(DRAIN_TIMEOUT_SECONDS)
         cpu = {name: meter.stop() for name, meter in meters.items()}
         machine_cpu = machine.stop()
         await asyncio.gather(*acknowledgements)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from services.inference.adapters.registry_source import RegistryModelSource
+from services.inference.domain.answers import Output
 from services.inference.domain.metrics import WorkerMetrics
 from services.inference.domain.result_cache import ResultCache
-from services.inference.domain.routing import Output
 from services.inference.entrypoints.kafka_worker import InferenceWorker
 from services.inference.entrypoints.model_events import DeploymentSync
 from services.inference.service_layer.catalogue import DeploymentCatalogue

@@ -29,8 +29,11 @@ class InferenceSettings(ModelbusSettings):
     consumer_group: str = Field(default="modelbus-inference", min_length=1)
     """Kafka consumer group every worker copy joins; partitions of `requests` spread over it."""
 
-    max_batch_records: int = Field(default=500, ge=1, le=10_000)
-    """Most records one micro-batch takes from `requests` (one getmany call)."""
+    max_batch_records: int = Field(default=2000, ge=1, le=10_000)
+    """Most records one micro-batch takes from `requests` (one getmany call). Under load,
+    bigger batches mean fewer, larger produce requests (the producer has one request in
+    flight per broker); at low rates a batch holds whatever has arrived, so latency is
+    not affected."""
 
     batch_timeout_ms: int = Field(default=20, ge=0, le=10_000)
     """How long getmany waits for records; short, so a lone request is not held back."""

@@ -16,14 +16,8 @@ from typing import Any, Protocol
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from shared.contracts import (
-    Callback,
-    DeadLetter,
-    ErrorCode,
-    Prediction,
-    PredictionError,
-    PredictionRequest,
-)
+from services.inference.domain.answers import Answer, AnswerError, Classified, Output
+from shared.contracts import Callback, DeadLetter, ErrorCode, PredictionRequest
 from shared.contracts.base import ModelName, RequestId, VersionNumber
 from shared.kafka.codec import OutgoingRecord, UndecodableMessage, dead_letter_for, decode, encode
 from shared.kafka.headers import CONTENT_TYPE, SPEC_VERSION, TRACEPARENT, Headers
@@ -40,8 +34,6 @@ _REQUEST_TYPE = REQUESTS.event_type.encode()
 _REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId)
 _MODEL_NAME: TypeAdapter[str] = TypeAdapter(ModelName)
 _VERSION: TypeAdapter[int] = TypeAdapter(VersionNumber)
-# What model_dump_json() calls, minus the round trip through str.
-_PREDICTION_JSON = Prediction.__pydantic_serializer__
 
 
 class ConsumedRecord(Protocol):
@@ -67,7 +59,7 @@ class UnreadableRecord:
 
     key: bytes | None
     dead_letter: DeadLetter
-    answer: Prediction | None
+    answer: Answer | None
 
 
 @dataclass(slots=True)
@@ -137,7 +129,7 @@ def _valid(adapter: TypeAdapter[Any], value: Any) -> Any:
 
 def recover_error_answer(
     value: bytes | None, error: UndecodableMessage, now: datetime
-) -> Prediction | None:
+) -> Answer | None:
     """An `undecodable` error prediction if the JSON still names a usable request id.
 
     Whatever else can be read (model, version, callback, routing key) is kept, so the
@@ -154,32 +146,61 @@ def recover_error_answer(
     request_id = _valid(_REQUEST_ID, data.get("request_id"))
     if request_id is None:
         return None
-    callback = None
+    callback_url = None
     if isinstance(data.get("callback"), dict):
         try:
-            callback = Callback.model_validate(data["callback"])
+            callback_url = str(Callback.model_validate(data["callback"]).url)
         except ValidationError:
-            callback = None
+            callback_url = None
     routing_key = data.get("routing_key")
-    return Prediction(
+    return Answer(
         request_id=request_id,
         model=_valid(_MODEL_NAME, data.get("model")) or UNKNOWN_MODEL_NAME,
         version=_valid(_VERSION, data.get("version")) or 1,
         variant="production",
-        status="error",
-        error=PredictionError(code=ErrorCode.UNDECODABLE, message=f"{error.code}: {error.message}"),
+        output=None,
+        error=AnswerError(ErrorCode.UNDECODABLE, f"{error.code}: {error.message}"),
         latency_ms=0.0,
         routing_key=routing_key if isinstance(routing_key, str) and routing_key else None,
-        callback=callback,
+        callback_url=callback_url,
         created_at=now,
     )
 
 
-class PredictionEncoder:
-    """Predictions as records keyed like their requests, with CloudEvents and trace headers.
+def prediction_document(answer: Answer) -> dict[str, Any]:
+    """The answer in the `predictions` contract's shape (see shared/contracts/predictions.py)."""
+    error = answer.error
+    callback_url = answer.callback_url
+    return {
+        "request_id": answer.request_id,
+        "model": answer.model,
+        "version": answer.version,
+        "variant": answer.variant,
+        "status": "ok" if error is None else "error",
+        "output": _output_document(answer.output),
+        "error": None if error is None else {"code": error.code, "message": error.message},
+        "latency_ms": answer.latency_ms,
+        "routing_key": answer.routing_key,
+        "callback": None if callback_url is None else {"url": callback_url},
+        "created_at": answer.created_at,
+    }
 
-    The constant headers are built once; `ce_id` is a per-process random prefix plus a
-    counter, unique without a UUID per record.
+
+def _output_document(output: Output | None) -> dict[str, Any] | None:
+    if output is None:
+        return None
+    if isinstance(output, Classified):
+        return {"label": output.label, "probabilities": output.probabilities}
+    return {"value": output.value}
+
+
+class PredictionEncoder:
+    """Answers as `predictions` records keyed like their requests, with CloudEvents and
+    trace headers.
+
+    The payload is written straight from the answer with orjson; the constant headers
+    are built once; `ce_id` is a per-process random prefix plus a counter, unique
+    without a UUID per record.
     """
 
     def __init__(self, *, topic: str) -> None:
@@ -193,8 +214,8 @@ class PredictionEncoder:
         self._id_prefix = secrets.token_hex(8) + "-"
         self._ids = itertools.count()
 
-    def encode(self, prediction: Prediction, *, time: bytes, traceparent: bytes) -> OutgoingRecord:
-        key = prediction.partition_key.encode()
+    def encode(self, answer: Answer, *, time: bytes, traceparent: bytes) -> OutgoingRecord:
+        key = answer.partition_key.encode()
         headers = [
             *self._constant,
             ("ce_id", f"{self._id_prefix}{next(self._ids):x}".encode()),
@@ -202,7 +223,8 @@ class PredictionEncoder:
             ("ce_subject", key),
             (TRACEPARENT, traceparent),
         ]
-        return OutgoingRecord(self.topic, key, _PREDICTION_JSON.to_json(prediction), headers)
+        value = orjson.dumps(prediction_document(answer), option=orjson.OPT_UTC_Z)
+        return OutgoingRecord(self.topic, key, value, headers)
 
 
 def dead_letter_record(unreadable: UnreadableRecord, *, topic: str) -> OutgoingRecord:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Generic, TypeVar
 
 import orjson
@@ -14,9 +14,9 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-def canonical_input(inputs: dict[str, FeatureValue]) -> bytes:
+def canonical_input(inputs: Mapping[str, FeatureValue]) -> bytes:
     """The same bytes for the same inputs whatever the key order, so equal inputs share a slot."""
-    return orjson.dumps(inputs, option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(dict(inputs), option=orjson.OPT_SORT_KEYS)
 
 
 class ResultCache(Generic[K, V]):

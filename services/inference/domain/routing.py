@@ -15,13 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.contracts import ClassifierOutput, DeploymentState, RegressorOutput
+from services.inference.domain.answers import Classified, Output
+from shared.contracts import DeploymentState
 from shared.contracts.predictions import Variant
 
 log = logging.getLogger(__name__)
 _POINTS = float(2**64)
-
-Output = ClassifierOutput | RegressorOutput
 
 
 def routing_point(model: str, routing_key: str) -> float:
@@ -101,7 +100,7 @@ class RoutingConfig(BaseModel):
 
 def confidence(output: Output) -> float:
     """How sure a classifier is: its largest class probability (0 without probabilities)."""
-    if isinstance(output, ClassifierOutput) and output.probabilities:
+    if isinstance(output, Classified) and output.probabilities:
         return max(output.probabilities.values())
     return 0.0
 

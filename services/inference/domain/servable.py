@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from services.inference.domain.routing import Output
+from services.inference.domain.answers import Classified, Output, Regressed
+from services.inference.domain.result_cache import canonical_input
 from services.inference.domain.validation import BatchValidator
-from shared.contracts import ClassifierOutput, RegressorOutput
 from shared.contracts.base import FeatureValue
 from shared.signature import InputSignature, label_text
 
@@ -69,10 +70,34 @@ class ServableModel:
             validator=BatchValidator(signature),
         )
 
+    def matrix(self, inputs: Sequence[Mapping[str, FeatureValue]]) -> NDArray[Any]:
+        """Inputs (already checked against the signature) as the matrix `predict_matrix` takes."""
+        try:
+            return self.signature.to_matrix(inputs)
+        except Exception as error:
+            raise PredictFailed(f"{type(error).__name__}: {error}") from error
+
+    def row_keys(
+        self, inputs: Sequence[Mapping[str, FeatureValue]], matrix: NDArray[Any]
+    ) -> list[bytes]:
+        """Per row, bytes that are equal only if the model sees equal inputs (cache keys).
+
+        A numeric matrix's row bytes are that already, and cost one slice each; other
+        inputs are serialised with sorted keys.
+        """
+        if matrix.dtype != np.float64:
+            return [canonical_input(record) for record in inputs]
+        data = np.ascontiguousarray(matrix).tobytes()
+        width = matrix.shape[1] * matrix.itemsize
+        return [data[start : start + width] for start in range(0, len(data), width)]
+
     def predict(self, inputs: Sequence[Mapping[str, FeatureValue]]) -> list[Output]:
         """One output per input (already checked against the signature), in order."""
+        return self.predict_matrix(self.matrix(inputs))
+
+    def predict_matrix(self, matrix: NDArray[Any]) -> list[Output]:
+        """One output per row of a matrix from `matrix`, in order."""
         try:
-            matrix = self.signature.to_matrix(inputs)
             with warnings.catch_warnings():
                 if self.fitted_on_frame:
                     warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING)
@@ -85,11 +110,13 @@ class ServableModel:
             raise PredictFailed(f"{type(error).__name__}: {error}") from error
         if raw.ndim == 2 and raw.shape[1] == 1:
             raw = raw.ravel()
-        if raw.shape != (len(inputs),):
-            raise PredictFailed(f"the model returned shape {raw.shape} for {len(inputs)} inputs")
+        if raw.shape != (matrix.shape[0],):
+            raise PredictFailed(
+                f"the model returned shape {raw.shape} for {matrix.shape[0]} inputs"
+            )
         if self.is_classifier:
-            return [ClassifierOutput(label=_plain(label), probabilities={}) for label in raw]
-        return [RegressorOutput(value=value) for value in raw.astype(np.float64).tolist()]
+            return [Classified(label=_plain(label), probabilities={}) for label in raw]
+        return [Regressed(value=value) for value in raw.astype(np.float64).tolist()]
 
     def _classify_with_probabilities(self, matrix: Any) -> list[Output]:
         probabilities = np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
@@ -101,6 +128,6 @@ class ServableModel:
         best = probabilities.argmax(axis=1).tolist()
         labels, texts = self.class_labels, self.class_texts
         return [
-            ClassifierOutput(label=labels[index], probabilities=dict(zip(texts, row, strict=True)))
+            Classified(labels[index], dict(zip(texts, row, strict=True)))
             for index, row in zip(best, probabilities.tolist(), strict=True)
         ]

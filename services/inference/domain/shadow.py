@@ -5,16 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from services.inference.domain.routing import Output
-from shared.contracts import ClassifierOutput, RegressorOutput
+from services.inference.domain.answers import Classified, Output, Regressed
 from shared.signature import label_text
 
 
 def outputs_agree(served: Output, shadow: Output, *, tolerance: float) -> bool:
     """Same label for classifiers; values within a relative `tolerance` for regressors."""
-    if isinstance(served, ClassifierOutput) and isinstance(shadow, ClassifierOutput):
+    if isinstance(served, Classified) and isinstance(shadow, Classified):
         return label_text(served.label) == label_text(shadow.label)
-    if isinstance(served, RegressorOutput) and isinstance(shadow, RegressorOutput):
+    if isinstance(served, Regressed) and isinstance(shadow, Regressed):
         return math.isclose(served.value, shadow.value, rel_tol=tolerance, abs_tol=1e-12)
     return False
 

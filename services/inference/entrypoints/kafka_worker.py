@@ -62,7 +62,10 @@ FATAL_KAFKA_ERRORS: tuple[type[KafkaError], ...] = (
     UnsupportedVersionError,
 )
 MAX_RETRY_BACKOFF_SECONDS = 5.0
-MAX_BATCHES_IN_FLIGHT = 2
+MAX_BATCHES_IN_FLIGHT = 4
+"""Batches predicted but not yet committed. The producer sends one request per broker at
+a time, so handing over a batch's outputs can wait for the previous request's answer;
+with room for a few batches the loop predicts the next ones meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,11 @@ class _BatchOffsets:
 
 @dataclass(frozen=True, slots=True)
 class _InFlightBatch:
+    """A batch being produced: `queued` once the producer holds all its records,
+    `completion` once they are acknowledged and its offsets committed."""
+
     offsets: _BatchOffsets
+    queued: asyncio.Future[None]
     completion: asyncio.Future[None]
 
 
@@ -437,35 +444,51 @@ class InferenceWorker:
                 )
             self._committed.update(offsets.next)
             return
-        # At-least-once: while the broker acknowledges this batch and its offsets are
-        # committed, the next batch is already being predicted. Commits stay in order,
-        # each only after its own outputs and every earlier batch's commit.
+        # At-least-once: while this batch's outputs are handed to the producer and
+        # acknowledged and its offsets committed, the next batch is already being
+        # predicted. Batches reach the producer in order (so per-key order holds), and
+        # commits stay in order, each only after its own outputs and every earlier commit.
         if len(self._in_flight) >= MAX_BATCHES_IN_FLIGHT:
             await asyncio.wait([self._in_flight[0].completion])
-        acknowledgements = await queue_records(producer, outgoing)
-        previous = self._in_flight[-1].completion if self._in_flight else None
+        previous = self._in_flight[-1] if self._in_flight else None
+        queued: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         completion = asyncio.ensure_future(
-            self._acknowledge_then_commit(previous, acknowledgements, offsets.next)
+            self._produce_then_commit(previous, outgoing, offsets.next, queued)
         )
-        self._in_flight.append(_InFlightBatch(offsets, completion))
+        self._in_flight.append(_InFlightBatch(offsets, queued, completion))
 
-    async def _acknowledge_then_commit(
+    async def _produce_then_commit(
         self,
-        previous: asyncio.Future[None] | None,
-        acknowledgements: list[asyncio.Future[Any]],
+        previous: _InFlightBatch | None,
+        outgoing: list[OutgoingRecord],
         offsets: dict[TopicPartition, int],
+        queued: asyncio.Future[None],
     ) -> None:
+        producer, consumer = self._producer, self._consumer
+        assert producer is not None and consumer is not None
+        acknowledgements: list[asyncio.Future[Any]] = []
         try:
+            try:
+                if previous is not None:
+                    await asyncio.shield(previous.queued)
+                acknowledgements = await queue_records(producer, outgoing)
+            except asyncio.CancelledError:
+                queued.cancel()
+                raise
+            except BaseException as error:
+                queued.set_exception(error)
+                queued.exception()  # retrieved here: the later batches see it too
+                raise
+            queued.set_result(None)
             if previous is not None:
-                await asyncio.shield(previous)
+                await asyncio.shield(previous.completion)
             await asyncio.gather(*acknowledgements)
         except BaseException:
             for acknowledgement in acknowledgements:
                 if acknowledgement.done() and not acknowledgement.cancelled():
                     acknowledgement.exception()  # retrieved: the batch is replayed instead
             raise
-        assert self._consumer is not None
-        await self._consumer.commit(offsets)
+        await consumer.commit(offsets)
         self._committed.update(offsets)
 
     async def settle_all(self) -> None:

@@ -11,14 +11,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
+
+from numpy.typing import NDArray
 
 from services.inference.domain import batching
+from services.inference.domain.answers import Answer, AnswerError, Output
 from services.inference.domain.batching import Groups, Refusal
 from services.inference.domain.metrics import WorkerMetrics
-from services.inference.domain.result_cache import ResultCache, canonical_input
+from services.inference.domain.result_cache import ResultCache
 from services.inference.domain.routing import (
     CascadeConfig,
-    Output,
     Route,
     choose_route,
     small_answer_is_final,
@@ -27,8 +30,8 @@ from services.inference.domain.servable import PredictFailed, ServableModel
 from services.inference.domain.shadow import outputs_agree
 from services.inference.service_layer.catalogue import DeploymentCatalogue, VersionKey
 from services.inference.service_layer.model_store import ModelStore
-from shared.contracts import ErrorCode, Prediction, PredictionError, PredictionRequest
-from shared.contracts.base import utc_now
+from shared.contracts import ErrorCode, PredictionRequest
+from shared.contracts.base import FeatureValue, utc_now
 from shared.contracts.predictions import Variant
 from shared.signature import InputProblem
 
@@ -44,8 +47,8 @@ deployment) reports the pinned version if any, else this."""
 class BatchResult:
     """One answer per request, in request order, plus shadow predictions (never delivered)."""
 
-    answers: list[Prediction]
-    shadows: list[tuple[int, Prediction]]
+    answers: list[Answer]
+    shadows: list[tuple[int, Answer]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +175,6 @@ class _BatchRun:
         self.models: dict[VersionKey, ServableModel] = {}
         self.small_keys: list[VersionKey] = []
         self.cache = service.cache
-        self.cache_keys: list[bytes | None] = [None] * count
         self.checked: dict[VersionKey, dict[int, list[InputProblem]]] = {}
         self.indices_by_model: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
@@ -258,27 +260,22 @@ class _BatchRun:
             return
         self._submit(shadow, _Job(index, _Role.SHADOW))
 
-    def _cache_key(self, model: ServableModel, index: int) -> CacheKey:
-        canonical = self.cache_keys[index]
-        if canonical is None:
-            canonical = self.cache_keys[index] = canonical_input(self.requests[index].inputs)
-        return (model.model, model.version, canonical)
-
     def _submit(self, model: ServableModel, job: _Job) -> None:
         key = (model.model, model.version)
         self.models[key] = model
-        if self.cache.enabled:
-            cached = self.cache.get(self._cache_key(model, job.index))
-            if cached is not None:
-                self._resolve(model, job, cached)
-                return
         self.groups.add(key, job)
 
     def _predict(self, groups: list[tuple[VersionKey, list[_Job]]]) -> None:
+        """One predict call per version for the jobs the result cache cannot answer."""
         for key, jobs in groups:
             model = self.models[key]
             try:
-                outputs = model.predict([self.requests[job.index].inputs for job in jobs])
+                inputs = [self.requests[job.index].inputs for job in jobs]
+                matrix = model.matrix(inputs)
+                cache_keys: list[CacheKey] | None = None
+                if self.cache.enabled:
+                    jobs, cache_keys, matrix = self._answer_from_cache(model, jobs, inputs, matrix)
+                outputs = model.predict_matrix(matrix) if jobs else []
             except PredictFailed as error:
                 log.error(
                     "prediction failed",
@@ -287,11 +284,38 @@ class _BatchRun:
                 for job in jobs:
                     self._fail(model, job, str(error))
                 continue
-            caching = self.cache.enabled
+            if cache_keys is not None:
+                for cache_key, output in zip(cache_keys, outputs, strict=True):
+                    self.cache.put(cache_key, output)
             for job, output in zip(jobs, outputs, strict=True):
-                if caching:
-                    self.cache.put(self._cache_key(model, job.index), output)
                 self._resolve(model, job, output)
+
+    def _answer_from_cache(
+        self,
+        model: ServableModel,
+        jobs: list[_Job],
+        inputs: list[dict[str, FeatureValue]],
+        matrix: NDArray[Any],
+    ) -> tuple[list[_Job], list[CacheKey], NDArray[Any]]:
+        """Resolve the jobs the cache answers; the rest, their keys and their matrix rows."""
+        name, version = model.model, model.version
+        missed_jobs: list[_Job] = []
+        missed_keys: list[CacheKey] = []
+        missed_rows: list[int] = []
+        for row, (job, row_key) in enumerate(
+            zip(jobs, model.row_keys(inputs, matrix), strict=True)
+        ):
+            cache_key = (name, version, row_key)
+            cached = self.cache.get(cache_key)
+            if cached is None:
+                missed_jobs.append(job)
+                missed_keys.append(cache_key)
+                missed_rows.append(row)
+            else:
+                self._resolve(model, job, cached)
+        if len(missed_rows) < len(jobs):
+            matrix = matrix[missed_rows]
+        return missed_jobs, missed_keys, matrix
 
     def _resolve(self, model: ServableModel, job: _Job, output: Output) -> None:
         if job.role is _Role.ANSWER:
@@ -323,66 +347,50 @@ class _BatchRun:
     def _build(self) -> BatchResult:
         now = self.service.clock()
         metrics = self.service.metrics
-        latencies: list[float] = []
-        answers: list[Prediction] = []
+        latencies = self._latencies(now)
+        answers: list[Answer] = []
         for index, request in enumerate(self.requests):
             plan = self.plans[index]
             variant: Variant = plan.route.variant if isinstance(plan, _Plan) else "production"
-            seconds = max(0.0, (now - request.created_at).total_seconds())
-            latencies.append(seconds)
             refusal = self.refusals[index]
             output = self.outputs[index]
             if refusal is None and output is None:  # a bug, but the caller still hears back
                 version = plan.route.version if isinstance(plan, _Plan) else PLACEHOLDER_VERSION
                 refusal = batching.model_failure(request.model, version, "no answer was produced")
+            latency_ms = latencies[index] * 1000.0
             if refusal is not None:
-                answer = _error(request, refusal, variant, seconds * 1000.0, now)
+                answer = _error(request, refusal, variant, latency_ms, now)
                 metrics.count_error(refusal.code)
             else:
-                answer = Prediction(
-                    request_id=request.request_id,
-                    model=request.model,
-                    version=self.answered_by[index],
-                    variant=variant,
-                    status="ok",
-                    output=output,
-                    latency_ms=seconds * 1000.0,
-                    routing_key=request.routing_key,
-                    callback=request.callback,
-                    created_at=now,
-                )
+                answer = _answer(request, self.answered_by[index], variant, output, latency_ms, now)
             metrics.count_prediction(answer.model, answer.version, variant, answer.status)
             answers.append(answer)
         metrics.latency_seconds.observe_many(latencies)
-        return BatchResult(answers, self._shadows(answers, now))
+        return BatchResult(answers, self._shadows(answers, latencies, now))
 
-    def _shadows(self, answers: list[Prediction], now: datetime) -> list[tuple[int, Prediction]]:
+    def _latencies(self, now: datetime) -> list[float]:
+        """Seconds from each request's creation to now (never negative: clocks differ)."""
+        now_seconds = now.timestamp()
+        return [max(0.0, now_seconds - request.created_at.timestamp()) for request in self.requests]
+
+    def _shadows(
+        self, answers: list[Answer], latencies: list[float], now: datetime
+    ) -> list[tuple[int, Answer]]:
         metrics = self.service.metrics
-        shadows: list[tuple[int, Prediction]] = []
+        shadows: list[tuple[int, Answer]] = []
         for index, version, result in self.shadow_results:
             request = self.requests[index]
-            latency_ms = max(0.0, (now - request.created_at).total_seconds() * 1000.0)
+            latency_ms = latencies[index] * 1000.0
             if isinstance(result, Refusal):
                 shadow = _error(request, result, "shadow", latency_ms, now)
             else:
-                shadow = Prediction(
-                    request_id=request.request_id,
-                    model=request.model,
-                    version=version,
-                    variant="shadow",
-                    status="ok",
-                    output=result,
-                    latency_ms=latency_ms,
-                    routing_key=request.routing_key,
-                    callback=request.callback,
-                    created_at=now,
-                )
+                shadow = _answer(request, version, "shadow", result, latency_ms, now)
                 self._compare(index, answers[index], result)
             metrics.count_prediction(request.model, version, "shadow", shadow.status)
             shadows.append((index, shadow))
         return shadows
 
-    def _compare(self, index: int, answer: Prediction, shadow_output: Output) -> None:
+    def _compare(self, index: int, answer: Answer, shadow_output: Output) -> None:
         """Count agreement only against answers production gave on its own routing."""
         plan = self.plans[index]
         if (
@@ -398,18 +406,42 @@ class _BatchRun:
         self.service.metrics.shadow.record(answer.model, agreed=agreed)
 
 
+def _answer(
+    request: PredictionRequest,
+    version: int,
+    variant: Variant,
+    output: Output | None,
+    latency_ms: float,
+    now: datetime,
+) -> Answer:
+    callback = request.callback
+    return Answer(
+        request_id=request.request_id,
+        model=request.model,
+        version=version,
+        variant=variant,
+        output=output,
+        error=None,
+        latency_ms=latency_ms,
+        routing_key=request.routing_key,
+        callback_url=str(callback.url) if callback is not None else None,
+        created_at=now,
+    )
+
+
 def _error(
     request: PredictionRequest, refusal: Refusal, variant: Variant, latency_ms: float, now: datetime
-) -> Prediction:
-    return Prediction(
+) -> Answer:
+    callback = request.callback
+    return Answer(
         request_id=request.request_id,
         model=request.model,
         version=refusal.version or request.version or PLACEHOLDER_VERSION,
         variant=variant,
-        status="error",
-        error=PredictionError(code=refusal.code, message=refusal.message),
+        output=None,
+        error=AnswerError(refusal.code, refusal.message),
         latency_ms=latency_ms,
         routing_key=request.routing_key,
-        callback=request.callback,
+        callback_url=str(callback.url) if callback is not None else None,
         created_at=now,
     )

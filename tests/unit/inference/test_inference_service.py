@@ -6,13 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from services.inference.domain.answers import Classified, Regressed
 from services.inference.service_layer.ports import ModelLoadFailed, RegistryUnavailable
-from shared.contracts import (
-    ClassifierOutput,
-    DeploymentState,
-    ErrorCode,
-    RegressorOutput,
-)
+from shared.contracts import DeploymentState, ErrorCode
 from shared.contracts.base import utc_now
 from tests.unit.inference.support import (
     IRIS_BORDERLINE,
@@ -61,15 +57,14 @@ async def test_good_and_bad_requests_in_one_batch_each_get_the_right_answer() ->
     by_id = {answer.request_id: answer for answer in result.answers}
     assert [answer.request_id for answer in result.answers] == [r.request_id for r in requests]
     assert by_id["ok-1"].status == "ok"
-    assert isinstance(by_id["ok-1"].output, ClassifierOutput)
+    assert isinstance(by_id["ok-1"].output, Classified)
     assert by_id["ok-1"].output.label == "setosa"
     assert set(by_id["ok-1"].output.probabilities) == {"setosa", "versicolor", "virginica"}
     assert sum(by_id["ok-1"].output.probabilities.values()) == pytest.approx(1.0)
     assert by_id["ok-1"].routing_key == "cust-1"
-    assert by_id["ok-1"].callback is not None
-    assert str(by_id["ok-1"].callback.url) == "https://x.test/cb"
+    assert by_id["ok-1"].callback_url == "https://x.test/cb"
     assert (by_id["ok-1"].version, by_id["ok-1"].variant) == (1, "production")
-    assert isinstance(by_id["ok-2"].output, ClassifierOutput)
+    assert isinstance(by_id["ok-2"].output, Classified)
     assert by_id["ok-2"].output.label == "virginica"
     expected_codes = {
         "unknown-model": ErrorCode.UNKNOWN_MODEL,
@@ -191,6 +186,33 @@ async def test_result_cache_answers_repeated_inputs_without_predicting() -> None
     assert service.cache.hit_rate == 0.5
 
 
+async def test_partly_cached_batch_predicts_only_the_misses_and_keeps_answers_in_order() -> None:
+    source = iris_source(production=1)
+    counting = CountingEstimator(servable("iris", 1).estimator)
+    source.versions[("iris", 1)] = with_estimator(servable("iris", 1), counting)
+    service = make_service(source, cache_size=100)
+    await service.handle([request("warm-setosa"), request("warm-virginica", inputs=IRIS_VIRGINICA)])
+
+    mixed = [
+        request("hit-virginica", inputs=IRIS_VIRGINICA),
+        request("miss-borderline", inputs=IRIS_BORDERLINE),
+        request("hit-setosa"),
+        request(
+            "miss-as-ints",
+            inputs={"sepal_length": 6, "sepal_width": 3, "petal_length": 4, "petal_width": 1},
+        ),
+    ]
+    result = await service.handle(mixed)
+
+    assert counting.calls == [2, 2]  # the warm-up, then only the two misses
+    uncached = await make_service(iris_source(production=1)).handle(mixed)
+    assert [a.output for a in result.answers] == [a.output for a in uncached.answers]
+    assert [a.request_id for a in result.answers] == [r.request_id for r in mixed]
+    labels = [a.output.label for a in result.answers if isinstance(a.output, Classified)]
+    assert len(labels) == 4 and labels[0] == "virginica" and labels[2] == "setosa"
+    assert (service.cache.hits, service.cache.misses) == (2, 4)
+
+
 async def test_model_failure_only_fails_its_group() -> None:
     source = iris_source(production=1)
     source.versions[("iris", 2)] = with_estimator(servable("iris", 2), BrokenEstimator())
@@ -236,7 +258,7 @@ async def test_regressor_answers_values_and_latency_is_measured_from_creation() 
     )
     answer = result.answers[0]
     assert answer.status == "ok"
-    assert isinstance(answer.output, RegressorOutput)
+    assert isinstance(answer.output, Regressed)
     assert 250.0 <= answer.latency_ms < 10_000.0
 
 

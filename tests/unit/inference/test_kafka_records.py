@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+import pytest
 from aiokafka.structs import ConsumerRecord
 
 from services.inference.adapters import tracing
@@ -13,6 +17,7 @@ from services.inference.adapters.kafka_records import (
     dead_letter_record,
     decode_batch,
 )
+from services.inference.domain.answers import Answer, AnswerError, Classified, Regressed
 from shared.contracts import ErrorCode, Prediction
 from shared.contracts.base import utc_now
 from shared.kafka.codec import decode, encode
@@ -82,7 +87,7 @@ def test_good_records_decode_and_unreadable_ones_become_dead_letters() -> None:
     assert schema.answer.request_id == "r2"
     assert schema.answer.error is not None and schema.answer.error.code == ErrorCode.UNDECODABLE
     assert "inputs" in schema.answer.error.message
-    assert schema.answer.callback is not None
+    assert schema.answer.callback_url == "https://cb.test/x"
     assert [u.answer is None for u in batch.unreadable] == [True, False, True, True, True]
 
 
@@ -121,30 +126,86 @@ def test_dead_letter_keeps_original_key_and_bytes() -> None:
     assert letter.service == "inference"
 
 
+def _answer(**fields: Any) -> Answer:
+    defaults: dict[str, Any] = {
+        "request_id": "r1",
+        "model": "iris",
+        "version": 1,
+        "variant": "production",
+        "output": None,
+        "error": AnswerError("x", "y"),
+        "latency_ms": 1.0,
+        "routing_key": "cust-9",
+        "callback_url": None,
+        "created_at": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+    }
+    return Answer(**(defaults | fields))
+
+
 def test_encoder_keys_like_the_request_with_cloudevents_headers() -> None:
     encoder = PredictionEncoder(topic="t-predictions")
-    prediction = Prediction(
-        request_id="r1",
-        model="iris",
-        version=1,
-        variant="production",
-        status="error",
-        error={"code": "x", "message": "y"},
-        latency_ms=1.0,
-        routing_key="cust-9",
-    )
+    answer = _answer()
     traceparent = tracing.random_traceparent()
-    first = encoder.encode(prediction, time=b"2024-01-01T00:00:00+00:00", traceparent=traceparent)
-    second = encoder.encode(prediction, time=b"2024-01-01T00:00:00+00:00", traceparent=traceparent)
+    first = encoder.encode(answer, time=b"2024-01-01T00:00:00+00:00", traceparent=traceparent)
+    second = encoder.encode(answer, time=b"2024-01-01T00:00:00+00:00", traceparent=traceparent)
     assert first.topic == "t-predictions"
     assert first.key == b"cust-9"
-    assert decode(PREDICTIONS, first.value, first.headers) == prediction
     metadata = parse_headers(first.headers)
     assert metadata.event_type == PREDICTIONS.event_type
     assert metadata.traceparent == traceparent.decode()
     assert metadata.event_id != parse_headers(second.headers).event_id
-    no_routing_key = prediction.model_copy(update={"routing_key": None})
+    no_routing_key = replace(answer, routing_key=None)
     assert encoder.encode(no_routing_key, time=b"t", traceparent=traceparent).key == b"r1"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _answer(),
+        _answer(
+            error=None,
+            output=Classified("setosa", {"setosa": 0.9, "versicolor": 0.1}),
+            callback_url="https://example.com/hook?x=1",
+        ),
+        _answer(error=None, output=Classified(1, {"0": 0.25, "1": 0.75}), routing_key=None),
+        _answer(error=None, output=Classified(True, {}), variant="canary", version=7),
+        _answer(error=None, output=Regressed(-12.5), variant="shadow", latency_ms=0.0),
+        _answer(error=AnswerError("invalid_input", "inputs do not fit: ünïcode"), version=3),
+    ],
+    ids=["error", "classifier-callback", "int-label", "bool-label", "regressor", "unicode"],
+)
+def test_encoded_answers_are_predictions_the_contract_reads_back_unchanged(
+    answer: Answer,
+) -> None:
+    """The worker writes predictions without the contract model; the contract reads them."""
+    record = PredictionEncoder(topic="t").encode(answer, time=b"t", traceparent=b"tp")
+    decoded = decode(PREDICTIONS, record.value, record.headers)
+    output = answer.output
+    expected = Prediction(
+        request_id=answer.request_id,
+        model=answer.model,
+        version=answer.version,
+        variant=answer.variant,
+        status=answer.status,
+        output=(
+            None
+            if output is None
+            else {"value": output.value}
+            if isinstance(output, Regressed)
+            else {"label": output.label, "probabilities": output.probabilities}
+        ),
+        error=(
+            None
+            if answer.error is None
+            else {"code": answer.error.code, "message": answer.error.message}
+        ),
+        latency_ms=answer.latency_ms,
+        routing_key=answer.routing_key,
+        callback={"url": answer.callback_url} if answer.callback_url else None,
+        created_at=answer.created_at,
+    )
+    assert decoded == expected
+    assert orjson.loads(record.value) == orjson.loads(expected.model_dump_json())
 
 
 def test_sampled_flag_is_read_from_the_traceparent() -> None:

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from services.inference.domain.answers import Classified, Regressed
 from services.inference.domain.routing import (
     CascadeConfig,
     Route,
@@ -15,7 +16,7 @@ from services.inference.domain.routing import (
     routing_point,
     small_answer_is_final,
 )
-from shared.contracts import ClassifierOutput, DeploymentState, RegressorOutput
+from shared.contracts import DeploymentState
 
 KEYS = [f"customer-{index}" for index in range(20_000)]
 
@@ -139,11 +140,11 @@ def test_cascade_applies_only_to_routed_requests_served_by_another_version() -> 
 
 def test_cascade_decision_uses_the_largest_probability() -> None:
     cascade = CascadeConfig(small_version=1, min_confidence=0.8)
-    sure = ClassifierOutput(label="a", probabilities={"a": 0.85, "b": 0.15})
-    exactly = ClassifierOutput(label="a", probabilities={"a": 0.8, "b": 0.2})
-    unsure = ClassifierOutput(label="b", probabilities={"a": 0.45, "b": 0.55})
+    sure = Classified(label="a", probabilities={"a": 0.85, "b": 0.15})
+    exactly = Classified(label="a", probabilities={"a": 0.8, "b": 0.2})
+    unsure = Classified(label="b", probabilities={"a": 0.45, "b": 0.55})
     assert small_answer_is_final(sure, cascade)
     assert small_answer_is_final(exactly, cascade)
     assert not small_answer_is_final(unsure, cascade)
-    assert confidence(ClassifierOutput(label="a", probabilities={})) == 0.0
-    assert confidence(RegressorOutput(value=3.0)) == 0.0
+    assert confidence(Classified(label="a", probabilities={})) == 0.0
+    assert confidence(Regressed(value=3.0)) == 0.0

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
+from services.inference.domain.answers import Classified, Regressed
 from services.inference.domain.metrics import Histogram, WorkerMetrics, render_prometheus
 from services.inference.domain.shadow import AgreementTally, outputs_agree
-from shared.contracts import ClassifierOutput, RegressorOutput
 
 
 def test_classifiers_agree_on_the_label_regressors_within_tolerance() -> None:
-    a = ClassifierOutput(label="x", probabilities={"x": 0.6, "y": 0.4})
-    b = ClassifierOutput(label="x", probabilities={"x": 0.9, "y": 0.1})
-    c = ClassifierOutput(label="y", probabilities={"x": 0.4, "y": 0.6})
+    a = Classified(label="x", probabilities={"x": 0.6, "y": 0.4})
+    b = Classified(label="x", probabilities={"x": 0.9, "y": 0.1})
+    c = Classified(label="y", probabilities={"x": 0.4, "y": 0.6})
     assert outputs_agree(a, b, tolerance=0.0)
     assert not outputs_agree(a, c, tolerance=0.0)
     assert outputs_agree(
-        ClassifierOutput(label=1, probabilities={}),
-        ClassifierOutput(label="1", probabilities={}),
+        Classified(label=1, probabilities={}),
+        Classified(label="1", probabilities={}),
         tolerance=0.0,
     )
-    assert outputs_agree(RegressorOutput(value=100.0), RegressorOutput(value=104.0), tolerance=0.05)
-    assert not outputs_agree(
-        RegressorOutput(value=100.0), RegressorOutput(value=110.0), tolerance=0.05
-    )
-    assert not outputs_agree(a, RegressorOutput(value=1.0), tolerance=1.0)
+    assert outputs_agree(Regressed(value=100.0), Regressed(value=104.0), tolerance=0.05)
+    assert not outputs_agree(Regressed(value=100.0), Regressed(value=110.0), tolerance=0.05)
+    assert not outputs_agree(a, Regressed(value=1.0), tolerance=1.0)
 
 
 def test_agreement_tally() -> None:
