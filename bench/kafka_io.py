@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared.kafka.codec import OutgoingRecord
+from shared.kafka.partitioning import partitions_for_keys
 
 PRODUCER_OPTIONS: dict[str, Any] = {
     "acks": "all",
@@ -35,7 +35,6 @@ CONSUMER_OPTIONS: dict[str, Any] = {
 """As the inference worker's consumer (manual commits, 4 MiB per partition fetch)."""
 ASSIGNMENT_POLLS = 1000
 GETMANY_TIMEOUT_MS = 20
-_PARTITIONER = DefaultPartitioner()
 GETMANY_MAX_RECORDS = 2000
 """The worker's defaults (MODELBUS_BATCH_TIMEOUT_MS, MODELBUS_MAX_BATCH_RECORDS)."""
 
@@ -55,10 +54,12 @@ async def send_all(
     system under test, the bottleneck.
     """
     partitions = sorted(await producer.partitions_for(topic))
+    records = list(records)
+    chosen = partitions_for_keys([record.key or b"" for record in records], len(partitions))
     builders: dict[int, BatchBuilder] = {}
     acknowledgements: list[asyncio.Future[Any]] = []
-    for record in records:
-        partition = _PARTITIONER(record.key, partitions, partitions)
+    for record, position in zip(records, chosen, strict=True):
+        partition = partitions[position]
         builder = builders.get(partition)
         if builder is None:
             builder = builders[partition] = producer.create_batch()

@@ -47,3 +47,8 @@ class PredictionRequest(WireModel):
     def partition_key(self) -> str:
         """The Kafka key: the routing key, else the request id."""
         return self.routing_key or self.request_id
+
+    @property
+    def callback_url(self) -> str | None:
+        """The callback URL as text (normalised by validation), or None."""
+        return str(self.callback.url) if self.callback is not None else None

@@ -14,8 +14,9 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from shared.kafka.codec import OutgoingRecord
+from shared.kafka.partitioning import partitions_for_keys
 
-# Murmur2 of the key, as the Java client: a prediction lands where its key always lands.
+# For records without a key (a random partition, as the producer would choose).
 _PARTITIONER = DefaultPartitioner()
 
 
@@ -30,13 +31,8 @@ async def queue_records(
     """
     builders: dict[TopicPartition, Any] = {}
     acknowledgements: list[asyncio.Future[Any]] = []
-    partitions: dict[str, list[int]] = {}
-    for record in outgoing:
-        topic = record.topic
-        known = partitions.get(topic)
-        if known is None:
-            known = partitions[topic] = sorted(await producer.partitions_for(topic))
-        tp = TopicPartition(topic, _PARTITIONER(record.key, known, known))
+    for record, partition in zip(outgoing, await _partitions(producer, outgoing), strict=True):
+        tp = TopicPartition(record.topic, partition)
         builder = builders.get(tp)
         if builder is None:
             builder = builders[tp] = producer.create_batch()
@@ -48,7 +44,7 @@ async def queue_records(
         if builder.record_count():
             builder.close()
             acknowledgements.append(
-                await producer.send_batch(builder, topic, partition=tp.partition)
+                await producer.send_batch(builder, tp.topic, partition=tp.partition)
             )
             builder = builders[tp] = producer.create_batch()
             if builder.append(
@@ -58,7 +54,7 @@ async def queue_records(
             del builders[tp]
         acknowledgements.append(
             await producer.send(
-                topic,
+                tp.topic,
                 record.value,
                 key=record.key,
                 partition=tp.partition,
@@ -71,3 +67,22 @@ async def queue_records(
             await producer.send_batch(builder, tp.topic, partition=tp.partition)
         )
     return acknowledgements
+
+
+async def _partitions(producer: AIOKafkaProducer, outgoing: list[OutgoingRecord]) -> list[int]:
+    """Each record's partition, by key exactly as the producer's default partitioner
+    (murmur2, as the Java client): a prediction lands where its key always lands."""
+    chosen = [0] * len(outgoing)
+    by_topic: dict[str, list[int]] = {}
+    for index, record in enumerate(outgoing):
+        by_topic.setdefault(record.topic, []).append(index)
+    for topic, indices in by_topic.items():
+        known = sorted(await producer.partitions_for(topic))
+        keyed = [index for index in indices if outgoing[index].key is not None]
+        keys = [outgoing[index].key or b"" for index in keyed]
+        for index, position in zip(keyed, partitions_for_keys(keys, len(known)), strict=True):
+            chosen[index] = known[position]
+        for index in indices:
+            if outgoing[index].key is None:
+                chosen[index] = _PARTITIONER(None, known, known)
+    return chosen

@@ -7,7 +7,7 @@ Transport-free: the Kafka worker calls it with decoded requests, and any other t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -294,7 +294,7 @@ class _BatchRun:
         self,
         model: ServableModel,
         jobs: list[_Job],
-        inputs: list[dict[str, FeatureValue]],
+        inputs: Sequence[Mapping[str, FeatureValue]],
         matrix: NDArray[Any],
     ) -> tuple[list[_Job], list[CacheKey], NDArray[Any]]:
         """Resolve the jobs the cache answers; the rest, their keys and their matrix rows."""
@@ -414,7 +414,6 @@ def _answer(
     latency_ms: float,
     now: datetime,
 ) -> Answer:
-    callback = request.callback
     return Answer(
         request_id=request.request_id,
         model=request.model,
@@ -424,7 +423,7 @@ def _answer(
         error=None,
         latency_ms=latency_ms,
         routing_key=request.routing_key,
-        callback_url=str(callback.url) if callback is not None else None,
+        callback_url=request.callback_url,
         created_at=now,
     )
 
@@ -432,7 +431,6 @@ def _answer(
 def _error(
     request: PredictionRequest, refusal: Refusal, variant: Variant, latency_ms: float, now: datetime
 ) -> Answer:
-    callback = request.callback
     return Answer(
         request_id=request.request_id,
         model=request.model,
@@ -442,6 +440,6 @@ def _error(
         error=AnswerError(refusal.code, refusal.message),
         latency_ms=latency_ms,
         routing_key=request.routing_key,
-        callback_url=str(callback.url) if callback is not None else None,
+        callback_url=request.callback_url,
         created_at=now,
     )
