@@ -208,13 +208,17 @@ def notes_for(results: dict[str, Any]) -> list[str]:
         "workers' result cache cannot help (hit rate reported per run, from /metrics).",
         "Throughput = requests / (last prediction read - first request sent). The bench "
         "publishes all requests at once with the platform's producer settings (acks=all, "
-        "idempotent, linger 5 ms), packing them into one batch per partition by key as the "
-        "worker does with its outputs (per-record send() would make the bench the "
-        "bottleneck), and reads `predictions` in the same process (read_committed for "
-        "exactly-once). Each run starts fresh workers on a fresh topic prefix and warms them "
-        "up with one request per partition. Before any scenario, unmeasured raw loops run "
-        "until the broker's CPU per message settles: a fresh JVM needs tens of seconds of "
-        "load before its CPU per message stops falling (`parameters.broker_warm_up`).",
+        "idempotent, linger 5 ms, batches up to 256 KiB as the worker's), packing them into "
+        "one batch per partition by key as the worker does with its outputs (per-record "
+        "send() would make the bench the bottleneck), and reads `predictions` in the same "
+        "process (read_committed for exactly-once). Each run starts fresh workers on a fresh "
+        "topic prefix and warms them up with one request per partition. Before any scenario, "
+        "unmeasured raw loops run until the broker's CPU per message settles: a fresh JVM "
+        "needs tens of seconds of load before its CPU per message stops falling "
+        "(`parameters.broker_warm_up`). The machine's speed still drifts from minute to "
+        "minute (the same raw loop ranged 40,000-90,000 msgs/s within one session), so "
+        "e2e_at_least_once runs in rounds, each right after a raw loop of its own, and the "
+        "round with the median ratio is reported (`rounds` in the JSON).",
     ]
     raw = scenarios.get("raw_loop")
     if _ok(raw):
