@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -24,6 +24,23 @@ class OutgoingRecord:
     key: bytes | None
     value: bytes
     headers: Headers
+
+
+class ConsumedRecord(Protocol):
+    """The parts of aiokafka's ConsumerRecord the services read."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 class UndecodableMessage(Exception):
@@ -94,21 +111,16 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def dead_letter_for(
-    *,
-    source_topic: str,
-    partition: int | None,
-    offset: int | None,
-    key: bytes | None,
-    value: bytes | None,
-    error: UndecodableMessage,
-    service: str,
+def dead_letter_for_record(
+    record: ConsumedRecord, error: UndecodableMessage, *, service: str
 ) -> DeadLetter:
-    """The dead-letter record for an unreadable message; the original bytes survive in base64."""
+    """The dead letter for a consumed record no contract could read; its original key
+    and bytes survive (the value in base64)."""
+    key, value = record.key, record.value
     return DeadLetter(
-        source_topic=source_topic,
-        partition=partition,
-        offset=offset,
+        source_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
         key=key.decode("utf-8", errors="replace") if key is not None else None,
         value=base64.b64encode(value).decode() if value is not None else None,
         error_code=error.code,

@@ -6,9 +6,10 @@ import base64
 import json
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 
 from shared.contracts import Feedback, PredictionRequest
-from shared.kafka.codec import UndecodableMessage, dead_letter_for, decode, encode
+from shared.kafka.codec import UndecodableMessage, dead_letter_for_record, decode, encode
 from shared.kafka.headers import parse_headers
 from shared.topics import ALL_TOPICS, FEEDBACK, REQUESTS, topic_by_name
 
@@ -71,17 +72,23 @@ def test_decode_without_headers_still_reads_plain_json() -> None:
 
 def test_dead_letter_keeps_original_bytes() -> None:
     error = UndecodableMessage("malformed_json", "value is not valid JSON")
-    letter = dead_letter_for(
-        source_topic="requests",
+    record = ConsumerRecord(
+        topic="requests",
         partition=3,
         offset=42,
-        key=b"k",
+        timestamp=0,
+        timestamp_type=0,
+        key=b"k\xff",
         value=b"\x00\x01",
-        error=error,
-        service="inference",
+        checksum=None,
+        serialized_key_size=2,
+        serialized_value_size=2,
+        headers=(),
     )
+    letter = dead_letter_for_record(record, error, service="inference")
     assert base64.b64decode(letter.value or "") == b"\x00\x01"
     assert (letter.error_code, letter.partition, letter.offset) == ("malformed_json", 3, 42)
+    assert (letter.source_topic, letter.key, letter.service) == ("requests", "k\ufffd", "inference")
 
 
 def test_catalogue_covers_the_mission_topics() -> None:

@@ -22,7 +22,7 @@ from services.delivery.service_layer.ingest import (
     RecordPredictions,
 )
 from shared.contracts import DeadLetter
-from shared.kafka.codec import UndecodableMessage, dead_letter_for, decode
+from shared.kafka.codec import UndecodableMessage, dead_letter_for_record, decode
 from shared.kafka.headers import parse_headers
 from shared.kafka.publisher import Publisher
 from shared.topics import DEAD_LETTERS, PREDICTIONS
@@ -69,17 +69,7 @@ def read_batch(
                 record.offset,
                 error.message,
             )
-            unreadable.append(
-                dead_letter_for(
-                    source_topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=record.key,
-                    value=record.value,
-                    error=error,
-                    service=SERVICE,
-                )
-            )
+            unreadable.append(dead_letter_for_record(record, error, service=SERVICE))
             continue
         readable.append(
             ConsumedPrediction(

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -19,7 +19,14 @@ from pydantic import TypeAdapter, ValidationError
 from services.inference.domain.answers import Answer, AnswerError, Classified, Output
 from shared.contracts import Callback, DeadLetter, ErrorCode, PredictionRequest
 from shared.contracts.base import ModelName, RequestId, VersionNumber
-from shared.kafka.codec import OutgoingRecord, UndecodableMessage, dead_letter_for, decode, encode
+from shared.kafka.codec import (
+    ConsumedRecord,
+    OutgoingRecord,
+    UndecodableMessage,
+    dead_letter_for_record,
+    decode,
+    encode,
+)
 from shared.kafka.headers import CONTENT_TYPE, SPEC_VERSION, TRACEPARENT, Headers
 from shared.topics import DEAD_LETTERS, PREDICTIONS, REQUESTS
 
@@ -34,23 +41,6 @@ _REQUEST_TYPE = REQUESTS.event_type.encode()
 _REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId)
 _MODEL_NAME: TypeAdapter[str] = TypeAdapter(ModelName)
 _VERSION: TypeAdapter[int] = TypeAdapter(VersionNumber)
-
-
-class ConsumedRecord(Protocol):
-    """The parts of aiokafka's ConsumerRecord the workers read."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +98,7 @@ def decode_batch(records: Iterable[ConsumedRecord], *, now: datetime) -> Decoded
 def _unreadable(
     record: ConsumedRecord, error: UndecodableMessage, now: datetime
 ) -> UnreadableRecord:
-    dead_letter = dead_letter_for(
-        source_topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        error=error,
-        service=SERVICE,
-    )
+    dead_letter = dead_letter_for_record(record, error, service=SERVICE)
     return UnreadableRecord(record.key, dead_letter, recover_error_answer(record.value, error, now))
 
 
