@@ -64,13 +64,16 @@ class JobStore:
         self._known_jobs = _known_jobs_statement(lock=locking)
         self._claim_statement = _claim_statement(skip_locked=locking)
 
-    def create_pending(self, request: PredictionRequest) -> tuple[JobView, bool]:
+    def create_pending(
+        self, request: PredictionRequest, owner: str | None = None
+    ) -> tuple[JobView, bool]:
         """Record a submitted job; returns (job, created). A retried submit finds the first."""
         with Session(self.engine) as session:
             job = Job(
                 request_id=request.request_id,
                 model=request.model,
                 callback_url=str(request.callback.url) if request.callback else None,
+                owner=owner,
             )
             session.add(job)
             try:

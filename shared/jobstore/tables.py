@@ -49,6 +49,9 @@ class Job(JobStoreTable, table=True):
     """Why a dead delivery is dead: exhausted | gone | refused (the dead-letter code)."""
     traceparent: str | None = Field(default=None, max_length=64)
     """W3C trace context of the prediction, so the webhook continues the request's trace."""
+    owner: str | None = Field(default=None, max_length=128)
+    """Name of the API key that submitted the job through the gateway; only that key (or
+    an admin) may read it there. None for jobs published straight to Kafka."""
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
 

@@ -38,6 +38,8 @@ class JobView(BaseModel):
 
     request_id: str
     model: str
+    owner: str | None
+    """The API key that submitted it through the gateway; None if published to Kafka."""
     status: JobStatus
     prediction: dict[str, Any] | None
     delivery: DeliveryView
@@ -48,6 +50,7 @@ class JobView(BaseModel):
     def of(cls, job: Job, attempts: list[DeliveryAttempt]) -> JobView:
         return cls(
             request_id=job.request_id,
+            owner=job.owner,
             model=job.model,
             status=job.status,
             prediction=job.prediction,

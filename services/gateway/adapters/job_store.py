@@ -23,8 +23,8 @@ class ThreadedJobStore:
     async def find(self, request_id: str) -> JobView | None:
         return await asyncio.to_thread(self._store.get, request_id)
 
-    async def create_pending(self, request: PredictionRequest) -> tuple[JobView, bool]:
-        return await asyncio.to_thread(self._store.create_pending, request)
+    async def create_pending(self, request: PredictionRequest, owner: str) -> tuple[JobView, bool]:
+        return await asyncio.to_thread(self._store.create_pending, request, owner)
 
     async def discard_pending(self, request_id: str) -> None:
         await asyncio.to_thread(self._discard_pending, request_id)

@@ -26,6 +26,12 @@ class Caller:
     key_hash: str
 
 
+def may_read(caller: Caller, owner: str | None) -> bool:
+    """A job submitted through the gateway belongs to its key (admins see all); a job
+    published straight to Kafka has no owner, and any key may follow it."""
+    return owner is None or owner == caller.name or caller.role == "admin"
+
+
 def key_hash(api_key: str) -> str:
     """What the gateway remembers of a key: its SHA-256, never the key itself."""
     return hashlib.sha256(api_key.encode()).hexdigest()

@@ -68,6 +68,7 @@ async def predict(
             model=name,
             request_id=_chosen_request_id(body.request_id, idempotency_key),
             inputs=body.inputs,
+            owner=caller.name,
             version=body.version,
             callback=body.callback,
             routing_key=body.routing_key,
@@ -83,10 +84,11 @@ async def predict(
 
 
 @router.get("/jobs/{request_id}", tags=["predictions"])
-async def get_job(request_id: str, _caller: CallerDep, container: ContainerDep) -> JobView:
+async def get_job(request_id: str, caller: CallerDep, container: ContainerDep) -> JobView:
     """What became of a job: pending, done with its prediction or failed with the error,
-    and how its webhook delivery went."""
-    return await container.gateway.job(request_id)
+    and how its webhook delivery went. A job submitted here is visible only to the key
+    that submitted it (and to admin keys); another key gets 404."""
+    return await container.gateway.job(request_id, caller)
 
 
 @router.post("/feedback", status_code=status.HTTP_202_ACCEPTED, tags=["feedback"])

@@ -9,8 +9,10 @@ from opentelemetry import trace
 
 from services.gateway.domain.serving import (
     MODEL_NAME_RULE,
+    Caller,
     NoProductionVersion,
     is_model_name,
+    may_read,
     version_to_validate,
 )
 from services.gateway.service_layer.errors import (
@@ -38,6 +40,8 @@ class SubmitPrediction:
     model: str
     request_id: str
     inputs: dict[str, FeatureValue]
+    owner: str
+    """Name of the API key submitting it: only it (or an admin) may read the job."""
     version: int | None = None
     callback: Callback | None = None
     routing_key: str | None = None
@@ -88,7 +92,7 @@ class PredictionGateway:
             callback=command.callback,
             routing_key=command.routing_key,
         )
-        job, created = await self._jobs.create_pending(request)
+        job, created = await self._jobs.create_pending(request, command.owner)
         if not created:
             return _replay(job, command)
         try:
@@ -142,14 +146,19 @@ class PredictionGateway:
             log.exception("publishing feedback failed", extra={"request_id": feedback.request_id})
             raise Unavailable("the feedback could not be queued (Kafka unavailable)") from error
 
-    async def job(self, request_id: str) -> JobView:
+    async def job(self, request_id: str, caller: Caller) -> JobView:
+        """The job, if this caller may see it; another key's job looks like no job at all."""
         job = await self._jobs.find(request_id)
-        if job is None:
+        if job is None or not may_read(caller, job.owner):
             raise UnknownJob(f"no job with request id {request_id!r}")
         return job
 
 
 def _replay(job: JobView, command: SubmitPrediction) -> Accepted:
+    if job.owner is not None and job.owner != command.owner:
+        raise RequestIdConflict(
+            f"request id {command.request_id!r} is already taken; use a new request id"
+        )
     if job.model != command.model:
         raise RequestIdConflict(
             f"request id {command.request_id!r} was already used for model {job.model!r}; "

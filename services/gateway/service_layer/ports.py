@@ -29,7 +29,9 @@ class JobRepository(Protocol):
 
     async def find(self, request_id: str) -> JobView | None: ...
 
-    async def create_pending(self, request: PredictionRequest) -> tuple[JobView, bool]: ...
+    async def create_pending(
+        self, request: PredictionRequest, owner: str
+    ) -> tuple[JobView, bool]: ...
 
     async def discard_pending(self, request_id: str) -> None:
         """Undo `create_pending` when the request never reached Kafka."""

@@ -75,6 +75,34 @@ def test_any_role_may_predict_read_jobs_and_send_feedback(
     assert (predicted.status_code, job.status_code, feedback.status_code) == (202, 200, 202)
 
 
+def test_a_job_is_visible_to_the_key_that_submitted_it_and_to_admins_only(
+    shared_gateway: Gateway,
+) -> None:
+    submitted = shared_gateway.predict(
+        "iris", {"request_id": "owned-1", "inputs": IRIS_INPUTS}, role="publisher"
+    )
+    assert submitted.status_code == 202, submitted.text
+
+    own = shared_gateway.call("GET", "/v1/jobs/owned-1", role="publisher")
+    admin = shared_gateway.call("GET", "/v1/jobs/owned-1", role="admin")
+    other = shared_gateway.call("GET", "/v1/jobs/owned-1", role="reader")
+    unknown = shared_gateway.call("GET", "/v1/jobs/never-submitted", role="reader")
+    replay_by_other = shared_gateway.predict(
+        "iris", {"request_id": "owned-1", "inputs": IRIS_INPUTS}, role="reader"
+    )
+
+    assert (own.status_code, admin.status_code) == (200, 200)
+    assert own.json()["owner"] == admin.json()["owner"] != ""
+    assert other.status_code == 404
+    _assert_error(other.json(), "unknown_job")
+    assert (
+        other.json()["error"]["message"].replace("owned-1", "never-submitted")
+        == (unknown.json()["error"]["message"])
+    )  # no hint that the job exists
+    assert replay_by_other.status_code == 409
+    _assert_error(replay_by_other.json(), "request_id_conflict")
+
+
 def test_an_x_api_key_header_works_and_a_known_key_is_checked_once(
     shared_gateway: Gateway,
 ) -> None:

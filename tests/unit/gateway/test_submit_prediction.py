@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from services.gateway.domain.serving import Caller
 from services.gateway.service_layer.errors import (
     InvalidInput,
     NoDeployment,
@@ -66,10 +67,12 @@ class Jobs:
         job = self.jobs.get(request_id)
         return JobView.of(job, []) if job else None
 
-    async def create_pending(self, request: PredictionRequest) -> tuple[JobView, bool]:
+    async def create_pending(self, request: PredictionRequest, owner: str) -> tuple[JobView, bool]:
         created = request.request_id not in self.jobs
         if created:
-            self.jobs[request.request_id] = Job(request_id=request.request_id, model=request.model)
+            self.jobs[request.request_id] = Job(
+                request_id=request.request_id, model=request.model, owner=owner
+            )
         return JobView.of(self.jobs[request.request_id], []), created
 
     async def discard_pending(self, request_id: str) -> None:
@@ -101,7 +104,9 @@ async def test_a_valid_request_is_recorded_and_published_once_keyed_by_routing_k
     parts: Parts,
 ) -> None:
     gateway, _, jobs, publisher = parts
-    command = SubmitPrediction(model="churn", request_id="r1", inputs=GOOD, routing_key="cust-7")
+    command = SubmitPrediction(
+        owner="app", model="churn", request_id="r1", inputs=GOOD, routing_key="cust-7"
+    )
 
     first = await gateway.submit_prediction(command)
     again = await gateway.submit_prediction(command)
@@ -120,11 +125,13 @@ async def test_a_reused_request_id_for_another_model_is_a_conflict(parts: Parts)
     gateway, catalog, _, publisher = parts
     catalog.deployments["other"] = DeploymentState(production=1)
     catalog.signatures[("other", 1)] = SIGNATURE_V1
-    await gateway.submit_prediction(SubmitPrediction(model="churn", request_id="r1", inputs=GOOD))
+    await gateway.submit_prediction(
+        SubmitPrediction(owner="app", model="churn", request_id="r1", inputs=GOOD)
+    )
 
     with pytest.raises(RequestIdConflict, match="already used for model 'churn'"):
         await gateway.submit_prediction(
-            SubmitPrediction(model="other", request_id="r1", inputs=GOOD)
+            SubmitPrediction(owner="app", model="other", request_id="r1", inputs=GOOD)
         )
     assert len(publisher.sent) == 1
 
@@ -135,7 +142,10 @@ async def test_every_input_problem_is_reported_with_its_field(parts: Parts) -> N
     with pytest.raises(InvalidInput) as caught:
         await gateway.submit_prediction(
             SubmitPrediction(
-                model="churn", request_id="r1", inputs={"age": "old", "plan": "gold", "x": 1}
+                owner="app",
+                model="churn",
+                request_id="r1",
+                inputs={"age": "old", "plan": "gold", "x": 1},
             )
         )
 
@@ -149,11 +159,11 @@ async def test_a_pinned_version_is_validated_against_its_own_signature(parts: Pa
     gateway, _, _, publisher = parts
 
     await gateway.submit_prediction(
-        SubmitPrediction(model="churn", request_id="r1", inputs={"age": 30}, version=2)
+        SubmitPrediction(owner="app", model="churn", request_id="r1", inputs={"age": 30}, version=2)
     )
     with pytest.raises(InvalidInput, match="'plan' is missing"):
         await gateway.submit_prediction(
-            SubmitPrediction(model="churn", request_id="r2", inputs={"age": 30})
+            SubmitPrediction(owner="app", model="churn", request_id="r2", inputs={"age": 30})
         )
 
     assert publisher.sent[0][1].version == 2  # type: ignore[attr-defined]
@@ -163,23 +173,27 @@ async def test_unknown_model_version_and_missing_production_are_refused(parts: P
     gateway, _, _, publisher = parts
 
     with pytest.raises(UnknownModel):
-        await gateway.submit_prediction(SubmitPrediction(model="nope", request_id="a", inputs=GOOD))
+        await gateway.submit_prediction(
+            SubmitPrediction(owner="app", model="nope", request_id="a", inputs=GOOD)
+        )
     with pytest.raises(UnknownModel, match="can exist"):
-        await gateway.submit_prediction(SubmitPrediction(model="../x", request_id="b", inputs=GOOD))
+        await gateway.submit_prediction(
+            SubmitPrediction(owner="app", model="../x", request_id="b", inputs=GOOD)
+        )
     with pytest.raises(UnknownVersion):
         await gateway.submit_prediction(
-            SubmitPrediction(model="churn", request_id="c", inputs=GOOD, version=9)
+            SubmitPrediction(owner="app", model="churn", request_id="c", inputs=GOOD, version=9)
         )
     with pytest.raises(NoDeployment, match="no production version"):
         await gateway.submit_prediction(
-            SubmitPrediction(model="fresh", request_id="d", inputs=GOOD)
+            SubmitPrediction(owner="app", model="fresh", request_id="d", inputs=GOOD)
         )
     assert publisher.sent == []
 
 
 async def test_a_failed_publish_forgets_the_job_so_a_retry_publishes(parts: Parts) -> None:
     gateway, _, jobs, publisher = parts
-    command = SubmitPrediction(model="churn", request_id="r1", inputs=GOOD)
+    command = SubmitPrediction(owner="app", model="churn", request_id="r1", inputs=GOOD)
     publisher.failure = ConnectionError("broker down")
 
     with pytest.raises(Unavailable, match="retry with the same request_id"):
@@ -206,7 +220,7 @@ async def test_an_unknown_job_is_reported(parts: Parts) -> None:
     gateway, _, _, _ = parts
 
     with pytest.raises(UnknownJob, match="'missing'"):
-        await gateway.job("missing")
+        await gateway.job("missing", Caller("app", "reader", "h"))
 
 
 async def test_values_a_little_outside_the_training_range_pass_the_tolerance() -> None:
@@ -216,10 +230,42 @@ async def test_values_a_little_outside_the_training_range_pass_the_tolerance() -
     )
 
     await gateway.submit_prediction(
-        SubmitPrediction(model="churn", request_id="a", inputs={"age": 95, "plan": "pro"})
+        SubmitPrediction(
+            owner="app", model="churn", request_id="a", inputs={"age": 95, "plan": "pro"}
+        )
     )
     with pytest.raises(InvalidInput, match="above the training maximum 90"):
         await gateway.submit_prediction(
-            SubmitPrediction(model="churn", request_id="b", inputs={"age": 98, "plan": "pro"})
+            SubmitPrediction(
+                owner="app", model="churn", request_id="b", inputs={"age": 98, "plan": "pro"}
+            )
         )
+    assert len(publisher.sent) == 1
+
+
+async def test_a_job_is_seen_only_by_its_key_and_admins(parts: Parts) -> None:
+    gateway, _, jobs, _ = parts
+    await gateway.submit_prediction(
+        SubmitPrediction(owner="app", model="churn", request_id="r1", inputs=GOOD)
+    )
+    jobs.jobs["from-kafka"] = Job(request_id="from-kafka", model="churn", owner=None)
+
+    assert (await gateway.job("r1", Caller("app", "reader", "h"))).owner == "app"
+    assert (await gateway.job("r1", Caller("root", "admin", "h"))).request_id == "r1"
+    with pytest.raises(UnknownJob, match="no job with request id 'r1'"):
+        await gateway.job("r1", Caller("other", "approver", "h"))
+    assert (await gateway.job("from-kafka", Caller("other", "reader", "h"))).owner is None
+
+
+async def test_another_key_cannot_replay_or_learn_about_a_taken_request_id(parts: Parts) -> None:
+    gateway, _, _, publisher = parts
+    await gateway.submit_prediction(
+        SubmitPrediction(owner="app", model="churn", request_id="r1", inputs=GOOD)
+    )
+
+    with pytest.raises(RequestIdConflict) as refused:
+        await gateway.submit_prediction(
+            SubmitPrediction(owner="other", model="churn", request_id="r1", inputs=GOOD)
+        )
+    assert "churn" not in str(refused.value)
     assert len(publisher.sent) == 1
