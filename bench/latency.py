@@ -15,8 +15,14 @@ from typing import Any
 import uvicorn
 
 from bench.kafka_io import PredictionCollector, make_producer
-from bench.measure import CpuMeter, MachineCpuMeter, cpu_breakdown, histogram_counts, subtract
-from bench.processes import ServiceProcess, clean_env, start_service
+from bench.measure import (
+    CpuMeter,
+    MachineCpuMeter,
+    cpu_breakdown,
+    histogram_counts,
+    scrape_prometheus,
+    subtract,
+)
 from bench.profiling import sampled
 from bench.report import progress
 from bench.stack import REPO_ROOT, BenchStack, venv_command
@@ -26,6 +32,7 @@ from services.delivery.receiver import create_receiver_app
 from shared.latency import latency_summary
 from shared.topics import PREDICTIONS, REQUESTS
 from tests.support.ports import free_port
+from tests.support.service_process import ServiceProcess, clean_env, start_service
 
 TICK_SECONDS = 0.005
 """Requests go out in small bursts this often: a steady stream, not one batch."""
@@ -175,7 +182,7 @@ class LatencyRun:
             with_webhooks = await self._phase(
                 "b", seed=4, callback=callback, webhooks=webhooks, delivery=delivery
             )
-            delivery_metrics = await asyncio.to_thread(delivery.scrape)
+            delivery_metrics = await asyncio.to_thread(scrape_prometheus, delivery.base_url)
         finally:
             await self.producer.stop()
             await self.collector.stop()

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)")
 
@@ -170,3 +172,10 @@ def cpu_breakdown(
             max(0.0, machine - sum(cpu.values())) / seconds, 2
         )
     return breakdown
+
+
+def scrape_prometheus(base_url: str) -> dict[str, float]:
+    """A service's /metrics, parsed."""
+    response = httpx.get(base_url + "/metrics", timeout=5.0)
+    response.raise_for_status()
+    return parse_prometheus(response.text)

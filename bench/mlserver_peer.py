@@ -19,11 +19,11 @@ import sklearn
 
 from bench.load import LoadRun, run_httpx_load, run_wrk, wrk_path
 from bench.measure import CpuMeter, MachineCpuMeter
-from bench.processes import ServiceFailed, ServiceProcess, clean_env, start_service
 from bench.report import progress
 from bench.stack import REPO_ROOT, BenchStack
 from bench.workload import MODEL_NAME, v2_inference_bodies
 from tests.support.ports import free_port
+from tests.support.service_process import ServiceFailed, ServiceProcess, clean_env, start_service
 
 PEER_VENV = REPO_ROOT / ".cache" / "bench" / "mlserver-venv"
 MLSERVER_VERSION = "1.7.1"

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 
-from bench.processes import ServiceFailed, ServiceProcess, clean_env, start_service
 from bench.report import progress
 from bench.workload import MODEL_NAME, BenchModel
 from shared.kafka.admin import ensure_topics
@@ -23,6 +22,7 @@ from shared.topics import DEAD_LETTERS, MODEL_EVENTS, PREDICTIONS, REQUESTS
 from tests.support.kafka_broker import BOOTSTRAP_ENV, KafkaBroker
 from tests.support.live_registry import LiveRegistry, live_registry
 from tests.support.ports import free_port
+from tests.support.service_process import ServiceFailed, ServiceProcess, clean_env, start_service
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 8

@@ -216,7 +216,7 @@ def notes_for(results: dict[str, Any]) -> list[str]:
         "unmeasured raw loops run until the broker's CPU per message settles: a fresh JVM "
         "needs tens of seconds of load before its CPU per message stops falling "
         "(`parameters.broker_warm_up`). The machine's speed still drifts from minute to "
-        "minute (the same raw loop ranged 40,000-90,000 msgs/s within one session), so "
+        "minute (the same raw loop ranged 40,000-100,000 msgs/s within one session), so "
         "e2e_at_least_once runs in rounds, each right after a raw loop of its own, and the "
         "round with the median ratio is reported (`rounds` in the JSON).",
     ]

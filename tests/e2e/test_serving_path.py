@@ -23,9 +23,10 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.publisher import Publisher
 from shared.topics import REQUESTS
 from tests.support.kafka_broker import KafkaBroker
-from tests.support.live_registry import free_port, live_registry
+from tests.support.live_registry import live_registry
+from tests.support.ports import free_port
 from tests.support.sample_models import iris_classifier
-from tests.support.service_process import ServiceProcess
+from tests.support.service_process import MODELBUS, ServiceProcess, clean_env, start_service
 
 pytestmark = [pytest.mark.kafka]
 INPUTS = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -98,12 +99,12 @@ def stack(kafka_broker: KafkaBroker, topic_prefix: str, tmp_path: Path) -> Itera
         }
         ports = {name: free_port() for name in ("gateway", "worker", "delivery")}
         try:
-            for name, command, env, health in (
+            for name, command, env, port in (
                 (
                     "worker",
                     ("inference", "run"),
                     {"MODELBUS_WORKER_PORT": str(ports["worker"])},
-                    f"http://127.0.0.1:{ports['worker']}/readyz",
+                    ports["worker"],
                 ),
                 (
                     "delivery",
@@ -114,18 +115,25 @@ def stack(kafka_broker: KafkaBroker, topic_prefix: str, tmp_path: Path) -> Itera
                         "MODELBUS_WEBHOOK_ALLOWLIST": "127.0.0.1",
                         "MODELBUS_CONSUMER_GROUP": f"{topic_prefix}delivery",
                     },
-                    f"http://127.0.0.1:{ports['delivery']}/readyz",
+                    ports["delivery"],
                 ),
                 (
                     "gateway",
                     ("gateway", "serve"),
                     {"MODELBUS_GATEWAY_PORT": str(ports["gateway"])},
-                    f"http://127.0.0.1:{ports['gateway']}/readyz",
+                    ports["gateway"],
                 ),
             ):
-                process = ServiceProcess.start(name, *command, env=common | env, log_dir=tmp_path)
+                process = start_service(
+                    name,
+                    [str(MODELBUS), *command],
+                    env=clean_env(common | env),
+                    log_path=tmp_path / f"{name}.log",
+                    base_url=f"http://127.0.0.1:{port}",
+                    cwd=tmp_path,
+                )
                 processes.append(process)
-                process.wait_healthy(health)
+                process.wait_healthy("/readyz")
             yield Stack(
                 gateway_url=f"http://127.0.0.1:{ports['gateway']}",
                 api_key=registry.keys["reader"],

@@ -1,4 +1,5 @@
-"""A modelbus service run as a real process, for end-to-end tests."""
+"""modelbus services (and peers) run as real processes by the end-to-end tests and the
+bench: started with a log file, polled until healthy, stopped in order."""
 
 from __future__ import annotations
 
@@ -7,64 +8,129 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 MODELBUS = Path(sys.executable).with_name("modelbus")
+"""The `modelbus` command of the running interpreter's environment."""
+STOP_TIMEOUT_SECONDS = 30.0
+FORCE_TIMEOUT_SECONDS = 10.0
+POLL_INTERVAL_SECONDS = 0.1
+_FOREIGN_ENV_PREFIXES = ("MODELBUS_", "MLSERVER_")
+
+
+class ServiceFailed(RuntimeError):
+    """A service exited or did not become healthy in time; the message quotes its log."""
+
+
+def clean_env(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without inherited MODELBUS_/MLSERVER_ settings, plus
+    `overrides`: a service sees exactly the settings the bench gives it."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_FOREIGN_ENV_PREFIXES)
+    }
+    return inherited | dict(overrides)
 
 
 @dataclass
 class ServiceProcess:
-    """A started `modelbus ...` command with its log file."""
+    """A started service: its process, log and HTTP base URL for health and metrics."""
 
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    base_url: str
+    stop_timeout: float = STOP_TIMEOUT_SECONDS
 
-    @classmethod
-    def start(
-        cls, name: str, *command: str, env: Mapping[str, str], log_dir: Path
-    ) -> ServiceProcess:
-        """Start `modelbus <command>` with only the given MODELBUS_* settings."""
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("MODELBUS_")}
-        log_path = log_dir / f"{name}.log"
-        with log_path.open("ab") as sink:
-            process = subprocess.Popen(
-                [str(MODELBUS), *command],
-                env=inherited | dict(env),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        return cls(name=name, process=process, log_path=log_path)
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
 
-    def wait_healthy(self, url: str, *, timeout: float = 60.0) -> None:
-        """Poll `url` until it answers 200; fail with the log if the process dies first."""
+    def wait_healthy(
+        self,
+        path: str,
+        *,
+        timeout: float = 60.0,
+        accept: Callable[[httpx.Response], bool] | None = None,
+    ) -> httpx.Response:
+        """Poll `path` until it answers 200 (and `accept` agrees); fail fast if the process dies."""
         deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} not healthy at {url}:\n{self.log_tail()}")
-            time.sleep(0.1)
+        last = "no answer yet"
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise ServiceFailed(
+                        f"{self.name} exited with {self.process.returncode} before it was "
+                        f"healthy; log tail:\n{self.log_tail()}"
+                    )
+                try:
+                    response = client.get(self.base_url + path)
+                    if response.status_code == 200 and (accept is None or accept(response)):
+                        return response
+                    last = f"{response.status_code} {response.text[:300]}"
+                except httpx.HTTPError as error:
+                    last = repr(error)
+                if time.monotonic() > deadline:
+                    raise ServiceFailed(
+                        f"{self.name} not healthy at {path} after {timeout:.0f} s ({last}); "
+                        f"log tail:\n{self.log_tail()}"
+                    )
+                time.sleep(POLL_INTERVAL_SECONDS)
 
-    def stop(self) -> int:
-        """SIGTERM, then SIGKILL if it does not exit in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+    def get_json(self, path: str) -> Any:
+        response = httpx.get(self.base_url + path, timeout=5.0)
+        return response.json()
+
+    def stop(self, timeout: float | None = None) -> int:
+        """SIGTERM (a graceful stop); if it hangs, SIGINT (a second signal makes uvicorn-based
+        servers quit at once), then SIGKILL to its process group."""
+        timeout = self.stop_timeout if timeout is None else timeout
+        for signum, wait in ((signal.SIGTERM, timeout), (signal.SIGINT, FORCE_TIMEOUT_SECONDS)):
+            if self.process.poll() is not None:
+                return self.process.returncode
+            self.process.send_signal(signum)
             try:
-                return self.process.wait(timeout=20)
+                return self.process.wait(timeout=wait)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                continue
+        # Its own session (start_new_session), so the group is only its tree.
+        os.killpg(self.process.pid, signal.SIGKILL)
         return self.process.wait(timeout=10)
+
+
+def start_service(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    base_url: str,
+    cwd: Path,
+) -> ServiceProcess:
+    """Start `argv` in its own session (Ctrl-C in the terminal reaches only the bench,
+    which then stops it in order), with stdout and stderr in `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as sink:
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return ServiceProcess(name=name, process=process, log_path=log_path, base_url=base_url)
