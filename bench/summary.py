@@ -3,6 +3,7 @@ what the numbers mean (and where the time went)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 E2E_TARGET_RATIO = 0.5
@@ -306,10 +307,22 @@ def _what_the_target_needs(raw: dict[str, Any] | None, alo: dict[str, Any]) -> s
     if alo["per_second"] >= needed:
         return ""
     budget = 1e6 / needed
+    costs: dict[str, float] = alo["cpu_us_per_message"]
+    total = sum(costs.values())
+    cores = alo.get("cpu_count") or os.cpu_count() or 1
     return (
         f" To reach {E2E_TARGET_RATIO}x raw_loop ({needed:,.0f}/s) one worker process would "
         f"have to spend at most ≈{budget:.0f} µs of CPU per prediction (a whole core), "
-        f"against {alo['cpu_us_per_message']['workers']:.0f} µs measured."
+        f"against {costs['workers']:.0f} µs measured. And all processes together spent "
+        f"{total:.0f} µs of CPU per prediction, so {cores} cores cap this machine at "
+        f"≈{cores * 1e6 / total:,.0f}/s whatever the schedule; {needed:,.0f}/s would need "
+        f"at most {cores * 1e6 / needed:.0f} µs in total, of which the broker and the load "
+        f"generator already spent {total - costs['workers']:.0f} µs, leaving the worker "
+        f"{cores * 1e6 / needed - (total - costs['workers']):.0f} µs."
+        if cores * 1e6 / needed < total
+        else f" To reach {E2E_TARGET_RATIO}x raw_loop ({needed:,.0f}/s) one worker process "
+        f"would have to spend at most ≈{budget:.0f} µs of CPU per prediction (a whole core), "
+        f"against {costs['workers']:.0f} µs measured."
     )
 
 
