@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -80,6 +81,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 jobs=jobs,
                 publisher=publisher,
                 range_tolerance=settings.range_tolerance,
+                republish_pending_after=timedelta(seconds=settings.republish_pending_after_seconds),
             ),
             authenticator=RegistryAuthenticator(
                 auth_http,

@@ -55,6 +55,11 @@ class GatewaySettings(ModelbusSettings):
     """Share of a feature's training range a value may lie outside it; the same variable and
     default as the inference workers, so what the gateway accepts they accept too."""
 
+    republish_pending_after_seconds: float = Field(default=30.0, ge=0)
+    """A retried submission of a job still pending after this long publishes its request
+    again: the first attempt may have died between recording and publishing. A duplicate
+    request is harmless (the first answer recorded wins), a lost one is not."""
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
         if self.environment == "production" and self.jobs_database_url.startswith("sqlite"):

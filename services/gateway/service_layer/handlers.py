@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from opentelemetry import trace
 
@@ -26,7 +28,7 @@ from services.gateway.service_layer.errors import (
 )
 from services.gateway.service_layer.ports import JobRepository, MessagePublisher, ModelCatalog
 from shared.contracts import Callback, Feedback, PredictionRequest
-from shared.contracts.base import FeatureValue
+from shared.contracts.base import FeatureValue, utc_now
 from shared.jobstore.views import JobView
 from shared.topics import FEEDBACK, REQUESTS
 
@@ -65,11 +67,15 @@ class PredictionGateway:
         jobs: JobRepository,
         publisher: MessagePublisher,
         range_tolerance: float = 0.0,
+        republish_pending_after: timedelta = timedelta(seconds=30),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._catalog = catalog
         self._jobs = jobs
         self._publisher = publisher
         self._range_tolerance = range_tolerance
+        self._republish_pending_after = republish_pending_after
+        self._clock = clock
 
     async def submit_prediction(self, command: SubmitPrediction) -> Accepted:
         """Accept a job once: a retried submission answers the same without publishing again."""
@@ -80,21 +86,14 @@ class PredictionGateway:
             raise UnknownModel(f"no model named {command.model!r} can exist: {MODEL_NAME_RULE}")
         existing = await self._jobs.find(command.request_id)
         if existing is not None:
-            return _replay(existing, command)
+            return await self._replay(existing, command)
 
         version = await self._validate(command)
         span.set_attribute("modelbus.validated_version", version)
-        request = PredictionRequest(
-            request_id=command.request_id,
-            model=command.model,
-            version=command.version,
-            inputs=command.inputs,
-            callback=command.callback,
-            routing_key=command.routing_key,
-        )
+        request = _request(command)
         job, created = await self._jobs.create_pending(request, command.owner)
         if not created:
-            return _replay(job, command)
+            return await self._replay(job, command)
         try:
             await self._publisher.publish(REQUESTS, request, key=request.partition_key)
         except Exception as error:
@@ -153,15 +152,45 @@ class PredictionGateway:
             raise UnknownJob(f"no job with request id {request_id!r}")
         return job
 
+    async def _replay(self, job: JobView, command: SubmitPrediction) -> Accepted:
+        """The job a retry refers to; a job pending for long is published again, in case
+        the first attempt died between recording and publishing it."""
+        if job.owner is not None and job.owner != command.owner:
+            raise RequestIdConflict(
+                f"request id {command.request_id!r} is already taken; use a new request id"
+            )
+        if job.model != command.model:
+            raise RequestIdConflict(
+                f"request id {command.request_id!r} was already used for model {job.model!r}; "
+                "use a new request id"
+            )
+        if job.status == "pending" and self._clock() - job.created_at >= (
+            self._republish_pending_after
+        ):
+            await self._validate(command)
+            request = _request(command)
+            try:
+                await self._publisher.publish(REQUESTS, request, key=request.partition_key)
+            except GatewayError:
+                raise
+            except Exception as error:
+                raise Unavailable(
+                    "the request could not be queued again (Kafka unavailable); retry with "
+                    "the same request_id"
+                ) from error
+            log.warning(
+                "a long-pending job was published again on a retry",
+                extra={"request_id": job.request_id, "model": job.model},
+            )
+        return Accepted(job=job, replayed=True)
 
-def _replay(job: JobView, command: SubmitPrediction) -> Accepted:
-    if job.owner is not None and job.owner != command.owner:
-        raise RequestIdConflict(
-            f"request id {command.request_id!r} is already taken; use a new request id"
-        )
-    if job.model != command.model:
-        raise RequestIdConflict(
-            f"request id {command.request_id!r} was already used for model {job.model!r}; "
-            "use a new request id"
-        )
-    return Accepted(job=job, replayed=True)
+
+def _request(command: SubmitPrediction) -> PredictionRequest:
+    return PredictionRequest(
+        request_id=command.request_id,
+        model=command.model,
+        version=command.version,
+        inputs=command.inputs,
+        callback=command.callback,
+        routing_key=command.routing_key,
+    )

@@ -154,6 +154,30 @@ def test_a_retried_request_is_queued_once(
     assert ids == ["hdr-1", "retry-me"]
 
 
+def test_a_retry_publishes_a_job_whose_first_attempt_died_before_publishing(
+    start_gateway: StartGateway, own_topics: str, stack: Stack, database_url: str
+) -> None:
+    """A job recorded as pending but never published (the gateway died in between) is
+    published when the caller retries, once it has been pending long enough."""
+    with start_gateway(
+        topic_prefix=own_topics,
+        jobs_database_url=database_url,
+        republish_pending_after_seconds=0,
+    ) as gateway:
+        probe = gateway.predict("iris", {"request_id": "probe", "inputs": IRIS_INPUTS})
+        owner = gateway.call("GET", "/v1/jobs/probe").json()["owner"]
+        orphan = PredictionRequest(request_id="orphan", model="iris", inputs=IRIS_INPUTS)
+        JobStore(make_engine(database_url)).create_pending(orphan, owner)  # never published
+        retried = gateway.predict("iris", {"request_id": "orphan", "inputs": IRIS_INPUTS})
+
+    assert probe.status_code == 202
+    assert retried.status_code == 202 and retried.headers["Idempotent-Replayed"] == "true"
+    records = read_to_end(stack.bootstrap, f"{own_topics}requests")
+    published = [decode(REQUESTS, record.value) for record in records]
+    assert sorted(request.request_id for request in published) == ["orphan", "probe"]
+    assert next(r for r in published if r.request_id == "orphan").inputs == IRIS_INPUTS
+
+
 def test_request_id_in_body_and_header_must_agree(shared_gateway: Gateway) -> None:
     response = shared_gateway.predict(
         "iris",

@@ -3,6 +3,7 @@ database are exercised for real in tests/integration/gateway)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -269,3 +270,36 @@ async def test_another_key_cannot_replay_or_learn_about_a_taken_request_id(parts
         )
     assert "churn" not in str(refused.value)
     assert len(publisher.sent) == 1
+
+
+async def test_a_retry_of_a_long_pending_job_publishes_its_request_again() -> None:
+    """The first attempt may have died between recording the job and publishing it."""
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    catalog, jobs, publisher = Catalog(), Jobs(), Publisher()
+    gateway = PredictionGateway(
+        catalog=catalog,
+        jobs=jobs,
+        publisher=publisher,
+        republish_pending_after=timedelta(seconds=30),
+        clock=lambda: now[0],
+    )
+    command = SubmitPrediction(owner="app", model="churn", request_id="r1", inputs=GOOD)
+    await gateway.submit_prediction(command)
+    created = jobs.jobs["r1"].created_at
+    publisher.sent.clear()  # as if the process died before publishing
+
+    now[0] = created + timedelta(seconds=29)
+    soon = await gateway.submit_prediction(command)
+    assert soon.replayed and publisher.sent == []
+
+    now[0] = created + timedelta(seconds=31)
+    late = await gateway.submit_prediction(command)
+    assert late.replayed
+    assert [(topic, message.request_id) for topic, message, _ in publisher.sent] == [
+        ("requests", "r1")
+    ]
+
+    jobs.jobs["r1"].status = "done"
+    now[0] = created + timedelta(hours=1)
+    await gateway.submit_prediction(command)
+    assert len(publisher.sent) == 1  # an answered job is never published again
