@@ -2,57 +2,18 @@
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from services.inference.domain.shadow import AgreementTally
+from shared.metrics import Histogram, PrometheusText
 
 PREFIX = "modelbus_inference_"
 LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 BATCH_SIZE_BUCKETS: tuple[float, ...] = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
-
-
-class Histogram:
-    """Counts per bucket (upper bounds inclusive, as Prometheus' `le`), sum and count."""
-
-    def __init__(self, bounds: Iterable[float]) -> None:
-        self.bounds = tuple(sorted(bounds))
-        self._array = np.array(self.bounds, dtype=np.float64)
-        self.counts = [0] * (len(self.bounds) + 1)
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-        self.count += 1
-
-    def observe_many(self, values: Sequence[float]) -> None:
-        """Observe a whole batch with one vectorised bucket search."""
-        if not values:
-            return
-        array = np.asarray(values, dtype=np.float64)
-        buckets = np.searchsorted(self._array, array, side="left")
-        for bucket, count in enumerate(np.bincount(buckets, minlength=len(self.counts)).tolist()):
-            self.counts[bucket] += count
-        self.sum += float(array.sum())
-        self.count += len(values)
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        """(le, cumulative count) pairs ending with +Inf."""
-        running = 0
-        pairs = []
-        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
-            running += count
-            pairs.append(("+Inf" if bound == math.inf else _number(bound), running))
-        return pairs
 
 
 @dataclass
@@ -78,58 +39,6 @@ class WorkerMetrics:
         self.errors[code] += 1
 
 
-def _number(value: float) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value)) if abs(value) < 1e15 else repr(value)
-    return repr(value)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    if not names:
-        return ""
-    pairs = ",".join(
-        f'{name}="{_escape(value)}"' for name, value in zip(names, values, strict=True)
-    )
-    return "{" + pairs + "}"
-
-
-class PrometheusText:
-    """Builds the text exposition format, one metric family at a time."""
-
-    def __init__(self) -> None:
-        self._lines: list[str] = []
-
-    def family(
-        self,
-        name: str,
-        kind: str,
-        help_text: str,
-        samples: Iterable[tuple[tuple[str, ...], float]],
-        label_names: tuple[str, ...] = (),
-    ) -> None:
-        full = PREFIX + name
-        self._lines.append(f"# HELP {full} {help_text}")
-        self._lines.append(f"# TYPE {full} {kind}")
-        for values, sample in sorted(samples):
-            self._lines.append(f"{full}{_labels(label_names, values)} {_number(float(sample))}")
-
-    def histogram(self, name: str, help_text: str, histogram: Histogram) -> None:
-        full = PREFIX + name
-        self._lines.append(f"# HELP {full} {help_text}")
-        self._lines.append(f"# TYPE {full} histogram")
-        for le, count in histogram.cumulative():
-            self._lines.append(f'{full}_bucket{{le="{le}"}} {count}')
-        self._lines.append(f"{full}_sum {_number(histogram.sum)}")
-        self._lines.append(f"{full}_count {histogram.count}")
-
-    def text(self) -> str:
-        return "\n".join(self._lines) + "\n"
-
-
 def render_prometheus(
     metrics: WorkerMetrics,
     *,
@@ -140,7 +49,7 @@ def render_prometheus(
     assigned_partitions: int,
 ) -> str:
     """Every worker metric in Prometheus text format."""
-    out = PrometheusText()
+    out = PrometheusText(PREFIX)
     out.family(
         "records_total", "counter", "Records consumed from requests.", [((), metrics.records)]
     )

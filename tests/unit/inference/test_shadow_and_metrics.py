@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from services.inference.domain.answers import Classified, Regressed
-from services.inference.domain.metrics import Histogram, WorkerMetrics, render_prometheus
+from services.inference.domain.metrics import WorkerMetrics, render_prometheus
 from services.inference.domain.shadow import AgreementTally, outputs_agree
+from shared.metrics import Histogram
 
 
 def test_classifiers_agree_on_the_label_regressors_within_tolerance() -> None:

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from services.inference.domain.metrics import Histogram
 from services.inference.domain.validation import BatchValidator
+from shared.metrics import Histogram
 from shared.signature import FeatureSpec, InputSignature
 
 NUMERIC = InputSignature(
