@@ -25,29 +25,21 @@ def summarise(scenarios: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {"targets": []}
     targets: list[dict[str, Any]] = summary["targets"]
 
-    if alo is not None and _ok(alo) and "ratio_to_paired_raw_loop" in alo:
-        assert alo is not None
-        ratio = alo["ratio_to_paired_raw_loop"]
-        paired = alo["paired_raw_loop"]["per_second"]
-        rounds = ", ".join(f"{entry['ratio']:.2f}x" for entry in alo["rounds"])
-        summary["e2e_vs_raw_loop"] = ratio
-        targets.append(
-            {
-                "target": f"e2e at-least-once ≥ {E2E_TARGET_RATIO}x raw_loop",
-                "measured": f"{ratio:.2f}x ({alo['per_second']:,.0f} vs {paired:,.0f} msgs/s "
-                f"measured just before; median of rounds {rounds})",
-                "met": ratio >= E2E_TARGET_RATIO,
-            }
-        )
-    elif _ok(raw) and _ok(alo):
-        assert raw is not None and alo is not None
-        ratio = round(alo["per_second"] / raw["per_second"], 3)
+    # The ceiling: the raw loop run just before the end-to-end run (paired rounds), else
+    # the standalone raw_loop scenario.
+    ceiling = alo.get("paired_raw_loop", raw) if alo is not None and _ok(alo) else None
+    if alo is not None and ceiling is not None and _ok(ceiling):
+        ratio = round(alo["per_second"] / ceiling["per_second"], 3)
+        how = ""
+        if "rounds" in alo:
+            rounds = ", ".join(f"{entry['ratio']:.2f}x" for entry in alo["rounds"])
+            how = f" measured just before; median of rounds {rounds}"
         summary["e2e_vs_raw_loop"] = ratio
         targets.append(
             {
                 "target": f"e2e at-least-once ≥ {E2E_TARGET_RATIO}x raw_loop",
                 "measured": f"{ratio:.2f}x ({alo['per_second']:,.0f} vs "
-                f"{raw['per_second']:,.0f} msgs/s)",
+                f"{ceiling['per_second']:,.0f} msgs/s{how})",
                 "met": ratio >= E2E_TARGET_RATIO,
             }
         )
