@@ -12,10 +12,9 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.producer.message_accumulator import BatchBuilder
 
+from services.inference.adapters.producing import queue_records
 from shared.kafka.codec import OutgoingRecord
-from shared.kafka.partitioning import partitions_for_keys
 
 PRODUCER_OPTIONS: dict[str, Any] = {
     "acks": "all",
@@ -46,36 +45,14 @@ def make_producer(bootstrap: str) -> AIOKafkaProducer:
 async def send_all(
     producer: AIOKafkaProducer, topic: str, records: Iterable[OutgoingRecord]
 ) -> list[asyncio.Future[Any]]:
-    """Publish every record as fast as the producer takes them; returns the acks.
+    """Publish every record to `topic` as fast as the producer takes them; returns the acks.
 
-    Records are packed into one batch per partition, partitioned by key exactly as
-    send() would (the worker publishes its outputs the same way): send() costs tens of
-    microseconds of Python per record, which would make the load generator, not the
-    system under test, the bottleneck.
+    The worker's own batched producing packs them into one batch per partition, by key
+    exactly as send() would: send() costs tens of microseconds of Python per record,
+    which would make the load generator, not the system under test, the bottleneck.
     """
-    partitions = sorted(await producer.partitions_for(topic))
-    records = list(records)
-    chosen = partitions_for_keys([record.key or b"" for record in records], len(partitions))
-    builders: dict[int, BatchBuilder] = {}
-    acknowledgements: list[asyncio.Future[Any]] = []
-    for record, position in zip(records, chosen, strict=True):
-        partition = partitions[position]
-        builder = builders.get(partition)
-        if builder is None:
-            builder = builders[partition] = producer.create_batch()
-        if builder.append(
-            key=record.key, value=record.value, timestamp=None, headers=record.headers
-        ):
-            continue
-        acknowledgements.append(await producer.send_batch(builder, topic, partition=partition))
-        builder = builders[partition] = producer.create_batch()
-        if not builder.append(
-            key=record.key, value=record.value, timestamp=None, headers=record.headers
-        ):
-            raise ValueError(f"a record of {len(record.value)} bytes does not fit a batch")
-    for partition, builder in builders.items():
-        acknowledgements.append(await producer.send_batch(builder, topic, partition=partition))
-    return acknowledgements
+    retargeted = [OutgoingRecord(topic, r.key, r.value, r.headers) for r in records]
+    return await queue_records(producer, retargeted)
 
 
 class PredictionCollector:
