@@ -72,7 +72,7 @@ class JobStore:
             job = Job(
                 request_id=request.request_id,
                 model=request.model,
-                callback_url=str(request.callback.url) if request.callback else None,
+                callback_url=request.callback_url,
                 owner=owner,
             )
             session.add(job)

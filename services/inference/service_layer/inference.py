@@ -413,6 +413,7 @@ def _answer(
     output: Output | None,
     latency_ms: float,
     now: datetime,
+    error: AnswerError | None = None,
 ) -> Answer:
     return Answer(
         request_id=request.request_id,
@@ -420,7 +421,7 @@ def _answer(
         version=version,
         variant=variant,
         output=output,
-        error=None,
+        error=error,
         latency_ms=latency_ms,
         routing_key=request.routing_key,
         callback_url=request.callback_url,
@@ -431,15 +432,6 @@ def _answer(
 def _error(
     request: PredictionRequest, refusal: Refusal, variant: Variant, latency_ms: float, now: datetime
 ) -> Answer:
-    return Answer(
-        request_id=request.request_id,
-        model=request.model,
-        version=refusal.version or request.version or PLACEHOLDER_VERSION,
-        variant=variant,
-        output=None,
-        error=AnswerError(refusal.code, refusal.message),
-        latency_ms=latency_ms,
-        routing_key=request.routing_key,
-        callback_url=request.callback_url,
-        created_at=now,
-    )
+    version = refusal.version or request.version or PLACEHOLDER_VERSION
+    error = AnswerError(refusal.code, refusal.message)
+    return _answer(request, version, variant, None, latency_ms, now, error)
