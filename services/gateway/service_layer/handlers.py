@@ -95,20 +95,15 @@ class PredictionGateway:
         if not created:
             return await self._replay(job, command)
         try:
-            await self._publisher.publish(REQUESTS, request, key=request.partition_key)
-        except Exception as error:
+            await self._publish_request(request)
+        except GatewayError:
             # Without this a retry would find the job and never publish it.
             await self._jobs.discard_pending(request.request_id)
             log.exception(
                 "publishing a prediction request failed",
                 extra={"request_id": request.request_id, "model": request.model},
             )
-            if isinstance(error, GatewayError):
-                raise
-            raise Unavailable(
-                "the request could not be queued (Kafka unavailable); retry with the same "
-                "request_id"
-            ) from error
+            raise
         log.info(
             "prediction request accepted",
             extra={"request_id": request.request_id, "model": request.model, "version": version},
@@ -152,6 +147,18 @@ class PredictionGateway:
             raise UnknownJob(f"no job with request id {request_id!r}")
         return job
 
+    async def _publish_request(self, request: PredictionRequest) -> None:
+        """Publish to `requests`; any failure but our own errors becomes Unavailable."""
+        try:
+            await self._publisher.publish(REQUESTS, request, key=request.partition_key)
+        except GatewayError:
+            raise
+        except Exception as error:
+            raise Unavailable(
+                "the request could not be queued (Kafka unavailable); retry with the same "
+                "request_id"
+            ) from error
+
     async def _replay(self, job: JobView, command: SubmitPrediction) -> Accepted:
         """The job a retry refers to; a job pending for long is published again, in case
         the first attempt died between recording and publishing it."""
@@ -168,16 +175,7 @@ class PredictionGateway:
             self._republish_pending_after
         ):
             await self._validate(command)
-            request = _request(command)
-            try:
-                await self._publisher.publish(REQUESTS, request, key=request.partition_key)
-            except GatewayError:
-                raise
-            except Exception as error:
-                raise Unavailable(
-                    "the request could not be queued again (Kafka unavailable); retry with "
-                    "the same request_id"
-                ) from error
+            await self._publish_request(_request(command))
             log.warning(
                 "a long-pending job was published again on a retry",
                 extra={"request_id": job.request_id, "model": job.model},
