@@ -41,7 +41,7 @@ from bench.raw_loop import raw_loop
 from bench.report import progress, render_markdown, write_results
 from bench.stack import PARTITIONS, REPO_ROOT, BenchStack, bench_stack
 from bench.summary import notes_for, summarise
-from bench.throughput import run_throughput
+from bench.throughput import run_relay, run_throughput
 from bench.workload import request_records, train_model
 from shared.kafka.codec import OutgoingRecord
 
@@ -157,26 +157,35 @@ def _raw_loop(context: Context, label: str = "raw") -> dict[str, Any]:
 
 
 def _e2e_at_least_once(context: Context) -> dict[str, Any]:
-    """Rounds of a raw loop right before an end-to-end run: the machine's speed drifts
-    over minutes here, so each end-to-end figure is compared with the ceiling measured
-    next to it, and the round with the median ratio is reported."""
+    """Rounds of a raw loop, then the relay (two hops, no model), then the end-to-end run:
+    the machine's speed drifts over minutes here, so each end-to-end figure is compared
+    with the ceilings measured next to it, and the round with the median ratio to the raw
+    loop is reported."""
     rounds = []
     for number in range(1, context.plan.paired_rounds + 1):
         raw = _raw_loop(context, label=f"pair{number}raw")
+        relay = run_relay(context.stack, context.records, label=f"pair{number}relay")
         e2e = run_throughput(context.stack, context.records, label=f"alo{number}")
         ratio = round(e2e["per_second"] / raw["per_second"], 3)
         progress(
-            f"   round {number}: raw loop {raw['per_second']:,.0f}/s, end to end "
-            f"{e2e['per_second']:,.0f}/s = {ratio:.2f}x"
+            f"   round {number}: raw loop {raw['per_second']:,.0f}/s, relay "
+            f"{relay['per_second']:,.0f}/s, end to end {e2e['per_second']:,.0f}/s = {ratio:.2f}x"
         )
-        rounds.append((ratio, raw, e2e))
-    ratio, raw, median = sorted(rounds, key=lambda entry: entry[0])[len(rounds) // 2]
+        rounds.append((ratio, raw, relay, e2e))
+    ratio, raw, relay, median = sorted(rounds, key=lambda entry: entry[0])[len(rounds) // 2]
     return median | {
         "paired_raw_loop": raw,
+        "paired_relay": relay,
         "ratio_to_paired_raw_loop": ratio,
         "rounds": [
-            {"raw_loop_per_second": r["per_second"], "per_second": e["per_second"], "ratio": q}
-            for q, r, e in rounds
+            {
+                "raw_loop_per_second": r["per_second"],
+                "relay_per_second": y["per_second"],
+                "per_second": e["per_second"],
+                "ratio": q,
+                "relay_ratio": round(y["per_second"] / r["per_second"], 3),
+            }
+            for q, r, y, e in rounds
         ],
     }
 

@@ -111,6 +111,27 @@ class BenchStack:
             workers.append(worker)
         return workers
 
+    def start_relay(self, prefix: str) -> ServiceProcess:
+        """bench.relay in a worker's place (it has no HTTP: the warm-up shows it is ready)."""
+        relay = start_service(
+            f"relay {prefix}",
+            [
+                sys.executable,
+                "-m",
+                "bench.relay",
+                "--bootstrap",
+                self.bootstrap,
+                "--prefix",
+                prefix,
+            ],
+            env=clean_env({}),
+            log_path=self.work_dir / "logs" / f"{prefix}relay.log",
+            base_url="",
+            cwd=REPO_ROOT,
+        )
+        self.services.append(relay)
+        return relay
+
     def wait_workers_ready(self, workers: list[ServiceProcess]) -> None:
         """Every worker ready and the group settled: the workers' partitions are disjoint
         and cover all of `requests`, so no rebalance is pending when the load starts."""

@@ -43,6 +43,30 @@ def summarise(scenarios: dict[str, Any]) -> dict[str, Any]:
                 "met": ratio >= E2E_TARGET_RATIO,
             }
         )
+    relay = alo.get("paired_relay") if alo is not None and _ok(alo) else None
+    if alo is not None and relay is not None and _ok(relay) and _ok(ceiling):
+        assert ceiling is not None
+        rounds = ", ".join(f"{entry['relay_ratio']:.2f}x" for entry in alo["rounds"])
+        summary["relay_vs_raw_loop"] = round(relay["per_second"] / ceiling["per_second"], 3)
+        summary["e2e_vs_relay"] = round(alo["per_second"] / relay["per_second"], 3)
+        targets.append(
+            {
+                "target": "relay (two hops, no model) vs raw_loop: the transport ceiling of "
+                "the end-to-end path (reported, no target)",
+                "measured": f"{summary['relay_vs_raw_loop']:.2f}x ({relay['per_second']:,.0f} "
+                f"vs {ceiling['per_second']:,.0f} msgs/s; rounds {rounds})",
+                "met": None,
+            }
+        )
+        targets.append(
+            {
+                "target": "e2e at-least-once vs relay: what serving keeps of the two-hop "
+                "ceiling (reported, no target)",
+                "measured": f"{summary['e2e_vs_relay']:.2f}x ({alo['per_second']:,.0f} vs "
+                f"{relay['per_second']:,.0f} msgs/s)",
+                "met": None,
+            }
+        )
     if _ok(alo) and _ok(eos):
         assert alo is not None and eos is not None
         ratio = round(eos["per_second"] / alo["per_second"], 3)
@@ -231,6 +255,9 @@ def notes_for(results: dict[str, Any]) -> list[str]:
             + _bottleneck(alo, cores or 1)
             + _what_the_target_needs(alo.get("paired_raw_loop", raw), alo)
         )
+        relay = alo.get("paired_relay")
+        if _ok(relay):
+            notes.append(_relay_note(relay, alo))
     eos = scenarios.get("e2e_exactly_once")
     if _ok(eos) and _ok(alo):
         assert eos is not None and alo is not None
@@ -274,13 +301,34 @@ def notes_for(results: dict[str, Any]) -> list[str]:
     return notes
 
 
+def _relay_note(relay: dict[str, Any], alo: dict[str, Any]) -> str:
+    """How the two-hop ceiling compares with the end-to-end run, cost by cost."""
+    relay_cost = relay["cpu_us_per_message"]["relay"]
+    worker_cost = alo["cpu_us_per_message"]["workers"]
+    return (
+        "relay (bench/relay.py, run in each round between the raw loop and the end-to-end "
+        "run): the end-to-end path with the worker replaced by a process that only consumes "
+        "`requests` and answers each record on `predictions` with a minimal ok record "
+        "(same Kafka settings, micro-batches, batches in flight and in-order commits as the "
+        f"worker), no decoding, validation, model or encoding. It reached "
+        f"{relay['per_second']:,.0f} msgs/s; cores busy {_busy(relay)}; CPU per message "
+        f"{_per_message(relay)}. The worker spent {worker_cost:.0f} µs per prediction "
+        f"against the relay's {relay_cost:.0f} µs: ≈{worker_cost - relay_cost:.0f} µs is "
+        "serving (decode and validate the request, predict, encode the answer with its "
+        "CloudEvents headers) and the rest is the Kafka clients and the event loop, which "
+        "any Python worker on aiokafka pays."
+    )
+
+
 def _bottleneck(result: dict[str, Any], cores: int) -> str:
-    """Which limit the run hit: all cores, or one process at one core (single-threaded)."""
+    """Which limit the run hit: all cores, or one Python process at one core (the broker
+    is a multi-threaded JVM, so one core of it is no limit)."""
     busy: dict[str, float] = result["cores_busy"]
     used = result["cores_busy_total"] + (result.get("other_processes_cores_busy") or 0.0)
     if used >= 0.9 * cores:
         return "All cores were busy: the machine was the limit."
-    name, value = max(busy.items(), key=lambda item: item[1])
+    python_processes = {name: value for name, value in busy.items() if name != "broker"}
+    name, value = max(python_processes.items(), key=lambda item: item[1])
     if value >= 0.8:
         return (
             f"The {_label(name)} process kept {value:.2f} of one core busy while "

@@ -33,6 +33,22 @@ DRAIN_TIMEOUT_SECONDS = 240.0
 METRIC = "modelbus_inference_"
 
 
+def run_relay(stack: BenchStack, records: list[OutgoingRecord], *, label: str) -> dict[str, Any]:
+    """The same as one worker's run with bench.relay in the worker's place: two hops through
+    the broker, no model (see bench/relay.py)."""
+    prefix = stack.prefix(label)
+    asyncio.run(stack.create_topics(prefix))
+    relay = stack.start_relay(prefix)
+    try:
+        return asyncio.run(
+            _publish_and_collect(
+                stack, prefix, records, [relay], read_committed=False, role="relay"
+            )
+        )
+    finally:
+        stack.stop([relay])
+
+
 def run_throughput(
     stack: BenchStack,
     records: list[OutgoingRecord],
@@ -97,7 +113,11 @@ async def _publish_and_collect(
     workers: list[ServiceProcess],
     *,
     read_committed: bool,
+    role: str = "workers",
 ) -> dict[str, Any]:
+    """Publish `records`, wait for every answer, and measure; `role` names the answering
+    processes in the CPU figures. Workers ("workers") are also asked for their metrics."""
+    scraped = role == "workers"
     collector = PredictionCollector(
         stack.bootstrap, prefix + PREDICTIONS.name, read_committed=read_committed
     )
@@ -107,11 +127,11 @@ async def _publish_and_collect(
     try:
         topic = prefix + REQUESTS.name
         await warm_up(stack, producer, topic, collector)
-        before = await scrape_metrics(workers)
+        before = await scrape_metrics(workers) if scraped else []
         ids = [record.key.decode() for record in records if record.key is not None]
         collector.expect(ids)
         meters = {
-            "workers": CpuMeter([worker.pid for worker in workers]),
+            role: CpuMeter([worker.pid for worker in workers]),
             "broker": CpuMeter([stack.broker_pid]),
             "bench_process": CpuMeter([os.getpid()], descendants=False),
         }
@@ -127,17 +147,13 @@ async def _publish_and_collect(
         cpu = {name: meter.stop() for name, meter in meters.items()}
         machine_cpu = machine.stop()
         await asyncio.gather(*acknowledgements)
-        after = await scrape_metrics(workers)
+        after = await scrape_metrics(workers) if scraped else []
     finally:
         await producer.stop()
         await collector.stop()
     answered = len(records) - collector.missing
     seconds = (collector.last_arrival if complete else time.perf_counter()) - first_send
-    deltas = [subtract(a, b) for a, b in zip(after, before, strict=True)]
-    hits = sum_samples(deltas, METRIC + "cache_hits_total")
-    misses = sum_samples(deltas, METRIC + "cache_misses_total")
-    per_worker = [int(d.get(METRIC + "records_total", 0)) for d in deltas]
-    return {
+    measured = {
         "messages": len(records),
         "answered": answered,
         "complete": complete,
@@ -154,12 +170,19 @@ async def _publish_and_collect(
             "not_ok_codes": sorted(set(collector.not_ok.values())),
             "shadow_answers": collector.shadows,
         },
+    }
+    if not scraped:
+        return measured
+    deltas = [subtract(a, b) for a, b in zip(after, before, strict=True)]
+    hits = sum_samples(deltas, METRIC + "cache_hits_total")
+    misses = sum_samples(deltas, METRIC + "cache_misses_total")
+    return measured | {
         "cache": {
             "hits": int(hits),
             "misses": int(misses),
             "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
         },
-        "records_per_worker": per_worker,
+        "records_per_worker": [int(d.get(METRIC + "records_total", 0)) for d in deltas],
         "worker_batches": int(sum_samples(deltas, METRIC + "batches_total")),
         "worker_batch_size_histogram": histogram_counts(deltas, METRIC + "batch_size_records"),
     }

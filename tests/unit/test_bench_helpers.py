@@ -125,3 +125,21 @@ def test_wrk_script_rotates_every_body_and_reports_json() -> None:
     assert '[==[{"a":1}]==]' in script and '[==[{"b":2}]==]' in script
     assert 'wrk.path = "/v2/models/m/infer"' in script
     assert "BENCH_RESULT" in script and "summary.errors.status" in script
+
+
+def test_summary_reports_the_relay_as_the_two_hop_ceiling() -> None:
+    relay = {"per_second": 20_000.0, "cpu_us_per_message": {"relay": 15.0}}
+    alo = _throughput(
+        10_000,
+        paired_raw_loop={"per_second": 40_000.0},
+        paired_relay=relay,
+        rounds=[{"ratio": 0.25, "relay_ratio": 0.5}],
+    )
+
+    summary = summarise({"e2e_at_least_once": alo})
+
+    assert summary["relay_vs_raw_loop"] == 0.5
+    assert summary["e2e_vs_relay"] == 0.5
+    reported = [t for t in summary["targets"] if "relay" in t["target"]]
+    assert [t["met"] for t in reported] == [None, None]
+    assert "20,000 vs 40,000" in reported[0]["measured"]
