@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import threading
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
+import httpx
 
 from bench.kafka_io import PredictionCollector, make_producer
 from bench.measure import (
@@ -28,7 +28,6 @@ from bench.report import progress
 from bench.stack import REPO_ROOT, BenchStack, venv_command
 from bench.throughput import scrape_metrics, warm_up
 from bench.workload import distinct_inputs, encode_request, request_for
-from services.delivery.receiver import create_receiver_app
 from shared.latency import latency_summary
 from shared.topics import PREDICTIONS, REQUESTS
 from tests.support.ports import free_port
@@ -42,45 +41,62 @@ the steady state rather than the first batches after an idle pause."""
 PREDICTION_DRAIN_SECONDS = 60.0
 WEBHOOK_DRAIN_SECONDS = 120.0
 DELIVERY_READY_TIMEOUT_SECONDS = 60.0
+RECEIVER_READY_TIMEOUT_SECONDS = 30.0
+
+
+CLOCK_AGREEMENT_SECONDS = 0.5
+"""How far the receiver's clock may read from the bench's (both CLOCK_MONOTONIC)."""
 
 
 @dataclass
 class Webhooks:
-    """When each signed webhook was received (time.perf_counter(), the bench's clock)."""
+    """The receiver process (bench/webhook_receiver.py) and what it says arrived when."""
 
-    received_at: dict[str, float] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    process: ServiceProcess
+    callback_url: str
 
-    def on_delivery(self, payload: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        with self.lock:
-            self.received_at.setdefault(str(payload["request_id"]), now)
+    async def count(self) -> int:
+        """Requests whose webhook arrived so far."""
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            answer = await client.get(self.process.base_url + "/count")
+        return int(answer.json()["requests"])
 
-    def count_of(self, request_ids: set[str]) -> int:
-        with self.lock:
-            return len(request_ids & self.received_at.keys())
+    async def received_at(self) -> dict[str, float]:
+        """Request id -> when its first webhook arrived, on the bench's clock."""
+        asked = time.perf_counter()
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            answer = (await client.get(self.process.base_url + "/arrivals")).json()
+        answered = time.perf_counter()
+        if (
+            not asked - CLOCK_AGREEMENT_SECONDS
+            <= answer["now"]
+            <= answered + CLOCK_AGREEMENT_SECONDS
+        ):
+            raise RuntimeError(
+                f"the receiver's clock ({answer['now']:.3f}) is not the bench's "
+                f"({asked:.3f}-{answered:.3f}): arrival times cannot be compared"
+            )
+        return {str(key): float(value) for key, value in answer["received_at"].items()}
 
 
 @contextmanager
-def webhook_receiver(secret: str, webhooks: Webhooks) -> Iterator[str]:
-    """The reference receiver (signature-verifying) in a thread; yields its callback URL."""
+def webhook_receiver(stack: BenchStack, secret: str) -> Iterator[Webhooks]:
+    """The reference receiver (signature-verifying) in its own process."""
     port = free_port()
-    app = create_receiver_app(secret, on_delivery=webhooks.on_delivery)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    receiver = start_service(
+        "webhook receiver",
+        [sys.executable, "-m", "bench.webhook_receiver", "--port", str(port)],
+        env=clean_env({"MODELBUS_WEBHOOK_SECRET": secret}),
+        log_path=stack.work_dir / "logs" / "webhook-receiver.log",
+        base_url=f"http://127.0.0.1:{port}",
+        cwd=REPO_ROOT,
     )
-    thread = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the webhook receiver did not start")
-        time.sleep(0.02)
+    stack.services.append(receiver)
     try:
-        yield f"http://127.0.0.1:{port}/hooks/bench"
+        receiver.wait_healthy("/stats", timeout=RECEIVER_READY_TIMEOUT_SECONDS)
+        yield Webhooks(receiver, f"{receiver.base_url}/hooks/bench")
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        stack.stop([receiver])
 
 
 def new_webhook_secret() -> str:
@@ -132,13 +148,12 @@ def run_latency(stack: BenchStack, *, rate: int, seconds: float) -> dict[str, An
     prefix = stack.prefix("latency")
     asyncio.run(stack.create_topics(prefix))
     secret = new_webhook_secret()
-    webhooks = Webhooks()
-    with webhook_receiver(secret, webhooks) as callback:
+    with webhook_receiver(stack, secret) as webhooks:
         workers = stack.start_workers(prefix, 1)
         try:
             stack.wait_workers_ready(workers)
             run = LatencyRun(stack, prefix, workers[0], rate=rate, seconds=seconds)
-            result = asyncio.run(run.both_phases(secret, webhooks, callback))
+            result = asyncio.run(run.both_phases(secret, webhooks))
         finally:
             exit_codes = stack.stop(stack_services(stack, prefix))
     result["exit_codes"] = list(exit_codes.values())
@@ -162,7 +177,7 @@ class LatencyRun:
         self.seconds = seconds
         self.topic = prefix + REQUESTS.name
 
-    async def both_phases(self, secret: str, webhooks: Webhooks, callback: str) -> dict[str, Any]:
+    async def both_phases(self, secret: str, webhooks: Webhooks) -> dict[str, Any]:
         # Kafka clients belong to the event loop they are created in.
         self.collector = PredictionCollector(self.stack.bootstrap, self.prefix + PREDICTIONS.name)
         self.producer = make_producer(self.stack.bootstrap)
@@ -173,15 +188,13 @@ class LatencyRun:
             progress(
                 f"   phase 1: {self.rate:,}/s for {self.seconds:g} s, no callbacks, worker only"
             )
-            alone = await self._phase("a", seed=3, callback=None, webhooks=None, delivery=None)
+            alone = await self._phase("a", seed=3, webhooks=None, delivery=None)
             delivery = await asyncio.to_thread(start_delivery, self.stack, self.prefix, secret)
             progress(
                 f"   phase 2: {self.rate:,}/s for {self.seconds:g} s with callbacks to "
-                f"{callback}, delivery service running"
+                f"{webhooks.callback_url}, delivery service running"
             )
-            with_webhooks = await self._phase(
-                "b", seed=4, callback=callback, webhooks=webhooks, delivery=delivery
-            )
+            with_webhooks = await self._phase("b", seed=4, webhooks=webhooks, delivery=delivery)
             delivery_metrics = await asyncio.to_thread(scrape_prometheus, delivery.base_url)
         finally:
             await self.producer.stop()
@@ -200,11 +213,11 @@ class LatencyRun:
         tag: str,
         *,
         seed: int,
-        callback: str | None,
         webhooks: Webhooks | None,
         delivery: ServiceProcess | None,
     ) -> dict[str, Any]:
         stack, collector, rate = self.stack, self.collector, self.rate
+        callback = webhooks.callback_url if webhooks is not None else None
         total = int(rate * self.seconds)
         ramp = int(rate * RAMP_SECONDS)
         rows = distinct_inputs(stack.model.features, ramp + total, seed=seed)
@@ -218,6 +231,8 @@ class LatencyRun:
         }
         if delivery is not None:
             meters["delivery"] = CpuMeter([delivery.pid])
+        if webhooks is not None:
+            meters["receiver"] = CpuMeter([webhooks.process.pid])
         machine = MachineCpuMeter()
         sent_at: dict[str, float] = {}
         acknowledgements = []
@@ -289,14 +304,12 @@ class LatencyRun:
             "worker_batches": int(worker_metrics.get("modelbus_inference_batches_total", 0)),
         }
         if webhooks is not None:
-            wanted = set(ids)
             for _ in range(int(WEBHOOK_DRAIN_SECONDS / 0.1)):
-                if webhooks.count_of(wanted) >= total:
+                if await webhooks.count() >= len(paced_ids):  # the ramp's arrive too
                     break
                 await asyncio.sleep(0.1)
             drained = time.perf_counter()
-            with webhooks.lock:
-                delivered = dict(webhooks.received_at)
+            delivered = await webhooks.received_at()
             to_webhook = [(delivered[rid] - sent_at[rid]) * 1000 for rid in ids if rid in delivered]
             result["publish_to_webhook"] = latency_summary(to_webhook)
             result["webhooks_received"] = len(to_webhook)

@@ -400,12 +400,13 @@ def _latency_notes(latency: dict[str, Any]) -> list[str]:
             "(1) No callbacks, no delivery service: p99 publish → prediction "
             f"{without} ms (worker-reported {alone['worker_reported_latency']['p99_ms']} ms); "
             f"cores busy {_busy(alone)}. (2) A callback on every request, `modelbus delivery "
-            "run` posting signed webhooks to the receiver, which runs in a thread of the bench "
-            f"process: p99 {with_delivery} ms (worker-reported "
+            "run` posting signed webhooks to the reference receiver (FastAPI, verifying every "
+            "signature), which runs in its own process as a caller's server would: p99 "
+            f"{with_delivery} ms (worker-reported "
             f"{latency['worker_reported_latency']['p99_ms']} ms); cores busy {_busy(latency)}."
             + (
-                " The difference is contention for the 2 cores (and, inside the bench, the "
-                "receiver thread competing with the prediction reader for the GIL), not the "
+                " The difference is contention for the 2 cores, which the delivery service and "
+                "the receiver now share with the worker, the broker and the bench, not the "
                 "worker's batching: its batches stay small in both phases."
                 if with_delivery > without
                 else ""
