@@ -136,7 +136,7 @@ def _scenario_table(scenarios: dict[str, Any], summary: dict[str, Any]) -> list[
                     _n(result["messages"]),
                     _n(result["seconds"], 1),
                     f"{_n(result['achieved_rate'])} (paced)",
-                    _cpu(result["cpu_seconds"], "worker", "delivery", "bench_process"),
+                    _cpu(result["cpu_seconds"], "worker", "delivery", "receiver", "bench_process"),
                     _n(result["cpu_seconds"].get("broker"), 1),
                     _other(result),
                     f"p99 to prediction {to_prediction['p99_ms']} ms, to webhook "
@@ -221,7 +221,8 @@ def _bucket_bound(le: str) -> float:
 def _latency_section(latency: dict[str, Any]) -> list[str]:
     out = [
         f"Latency at {_n(latency['achieved_rate'])} requests/s for {latency['seconds']:.0f} s "
-        "(one worker, webhooks through the delivery service to a signature-verifying receiver):",
+        "(one worker, webhooks through the delivery service to a signature-verifying "
+        "receiver in its own process):",
         "",
     ]
     rows = []
