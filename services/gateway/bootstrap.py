@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -11,16 +10,19 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 
 from services.gateway.adapters.job_store import ThreadedJobStore
 from services.gateway.adapters.model_events import signature_invalidator
 from services.gateway.adapters.publisher import BackgroundPublisher
+from services.gateway.adapters.rate_limits import DatabaseRateLimits, ProcessRateLimits
 from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
 from services.gateway.domain.rate_limit import RateLimiter
 from services.gateway.entrypoints.dependencies import Container
 from services.gateway.entrypoints.routes import router
 from services.gateway.entrypoints.tracing import ServerSpans
 from services.gateway.service_layer.handlers import PredictionGateway
+from services.gateway.service_layer.ports import RateLimits
 from services.gateway.settings import GatewaySettings
 from shared.db import make_engine
 from shared.http_api import BodySizeLimit, error_body, install_error_handlers
@@ -37,6 +39,20 @@ def _registry_http(settings: GatewaySettings, *, api_key: str | None) -> httpx.A
         headers=headers,
         timeout=settings.registry_timeout_seconds,
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+    )
+
+
+def _rate_limits(settings: GatewaySettings, engine: Engine) -> RateLimits:
+    if settings.rate_limit_scope == "database":
+        return DatabaseRateLimits(
+            engine, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+        )
+    return ProcessRateLimits(
+        RateLimiter(
+            rate=settings.rate_limit_per_second,
+            burst=settings.rate_limit_burst,
+            max_keys=settings.rate_limit_max_keys,
+        )
     )
 
 
@@ -89,15 +105,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 negative_ttl=settings.auth_negative_cache_seconds,
             ),
             catalog=catalog,
-            limiter=RateLimiter(
-                rate=settings.rate_limit_per_second,
-                burst=settings.rate_limit_burst,
-                max_keys=settings.rate_limit_max_keys,
-            ),
+            limiter=_rate_limits(settings, engine),
             jobs=jobs,
             publisher=publisher,
             listener=listener,
-            clock=time.monotonic,
         )
         publisher.start()
         listener.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -31,13 +31,20 @@ class GatewaySettings(ModelbusSettings):
     """Port the HTTP server listens on."""
 
     rate_limit_per_second: float = Field(default=50.0, gt=0)
-    """Sustained requests per second each API key may make, per gateway process."""
+    """Sustained requests per second each API key may make (per process or in total, see
+    rate_limit_scope)."""
+
+    rate_limit_scope: Literal["process", "database"] = "process"
+    """Where the buckets live: `process` (free, but N replicas let a key through at N times
+    the rate) or `database` (the job store's database, one bucket per key for every
+    replica using it; a round trip per request)."""
 
     rate_limit_burst: int = Field(default=100, ge=1)
     """Requests a key may make at once before the sustained rate applies."""
 
     rate_limit_max_keys: int = Field(default=100_000, ge=1)
-    """Most API keys whose buckets one process tracks; idle full buckets are dropped first."""
+    """Most API keys whose buckets one process tracks; idle full buckets are dropped first
+    (rate_limit_scope=process)."""
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest accepted request body; bigger ones get 413."""

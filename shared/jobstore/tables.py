@@ -68,3 +68,17 @@ class DeliveryAttempt(JobStoreTable, table=True):
     error: str | None = Field(default=None, max_length=2000)
     duration_ms: float = 0.0
     attempted_at: datetime = _timestamp()
+
+
+class RateLimitBucket(JobStoreTable, table=True):
+    """A gateway rate-limit bucket shared by every replica (MODELBUS_RATE_LIMIT_SCOPE=database)."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    key: str = Field(primary_key=True, max_length=128)
+    """The API key's hash (never the key itself)."""
+    tokens: float
+    updated: float
+    """Seconds since the epoch (wall clock: replicas on different hosts share it)."""
+    version: int = 0
+    """Bumped on every write: a replica writes only over the state it read."""

@@ -1,8 +1,9 @@
 """Token buckets per API key: a burst up front, then a sustained rate.
 
-Pure: the caller passes the time, so tests need no clock and no sleeps. Buckets live in
-one process; with N gateway replicas behind a round-robin balancer a key gets up to N
-times the configured rate (see services/gateway/README.md).
+Pure: the caller passes the time, so tests need no clock and no sleeps. `RateLimiter`
+keeps buckets in one process; the database-backed limiter (adapters/rate_limits.py)
+stores each bucket's state and takes tokens with the same `TokenBucket`, so every
+gateway replica draws from one bucket per key.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ class TokenBucket:
         self.burst = burst
         self._tokens = float(burst)
         self._updated = now
+
+    @classmethod
+    def restore(cls, *, rate: float, burst: int, tokens: float, updated: float) -> TokenBucket:
+        """A bucket as stored: `tokens` left at time `updated`."""
+        bucket = cls(rate=rate, burst=burst, now=updated)
+        bucket._tokens = min(float(burst), max(0.0, tokens))
+        return bucket
+
+    @property
+    def state(self) -> tuple[float, float]:
+        """(tokens, updated): what `restore` needs to continue where this bucket is."""
+        return self._tokens, self._updated
 
     def tokens(self, now: float) -> float:
         """Tokens available at `now` (a clock going backwards adds none)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -11,10 +10,10 @@ from fastapi import Depends, Header, Request
 from services.gateway.adapters.job_store import ThreadedJobStore
 from services.gateway.adapters.publisher import BackgroundPublisher
 from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
-from services.gateway.domain.rate_limit import RateLimiter
 from services.gateway.domain.serving import Caller
 from services.gateway.service_layer.errors import RateLimited, Unauthorized
 from services.gateway.service_layer.handlers import PredictionGateway
+from services.gateway.service_layer.ports import RateLimits
 from services.gateway.settings import GatewaySettings
 from shared.kafka.model_events import ModelEventsFollower
 
@@ -27,11 +26,10 @@ class Container:
     gateway: PredictionGateway
     authenticator: RegistryAuthenticator
     catalog: RegistryCatalog
-    limiter: RateLimiter
+    limiter: RateLimits
     jobs: ThreadedJobStore
     publisher: BackgroundPublisher
     listener: ModelEventsFollower
-    clock: Callable[[], float]
 
 
 def _container(request: Request) -> Container:
@@ -64,7 +62,7 @@ async def _caller(
             "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
         )
     caller = await container.authenticator.authenticate(key)
-    decision = container.limiter.check(caller.key_hash, container.clock())
+    decision = await container.limiter.check(caller.key_hash)
     if not decision.allowed:
         raise RateLimited(
             f"rate limit of {container.limiter.rate:g} requests/s (burst "

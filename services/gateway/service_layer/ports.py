@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
+from services.gateway.domain.rate_limit import Decision
 from shared.contracts import DeploymentState, PredictionRequest, WireModel
 from shared.jobstore.views import JobView
 from shared.signature import InputSignature
@@ -35,6 +36,17 @@ class JobRepository(Protocol):
 
     async def discard_pending(self, request_id: str) -> None:
         """Undo `create_pending` when the request never reached Kafka."""
+        ...
+
+
+class RateLimits(Protocol):
+    """Token buckets per API key hash, wherever they live."""
+
+    rate: float
+    burst: int
+
+    async def check(self, key: str) -> Decision:
+        """Take a token from `key`'s bucket."""
         ...
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -230,3 +231,26 @@ def test_without_kafka_the_gateway_is_not_ready_and_queues_nothing(
     assert int(response.headers["Retry-After"]) >= 1
     assert "Kafka" in response.json()["error"]["message"]
     assert job.status_code == 404  # the pending record was undone, so a retry will publish
+
+
+def test_replicas_with_database_rate_limits_share_each_keys_bucket(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    shared = {
+        "rate_limit_scope": "database",
+        "rate_limit_per_second": 0.2,
+        "rate_limit_burst": 3,
+        "jobs_database_url": f"sqlite:///{tmp_path / 'shared-jobs.db'}",
+    }
+    with start_gateway(**shared) as first, start_gateway(**shared) as second:
+        replicas = [first, second]
+        answers = [replicas[i % 2].call("GET", f"/v1/jobs/s{i}") for i in range(3)]
+        refused = [replica.call("GET", "/v1/jobs/s3") for replica in replicas]
+        other_key = second.call("GET", "/v1/jobs/s4", role="publisher")
+
+    assert [response.status_code for response in answers] == [404, 404, 404]
+    for response in refused:
+        assert response.status_code == 429, response.text
+        assert 1 <= int(response.headers["Retry-After"]) <= 5
+        _assert_error(response.json(), "rate_limited")
+    assert other_key.status_code == 404

@@ -109,3 +109,17 @@ def test_a_new_key_is_never_evicted_by_its_own_arrival() -> None:
 def test_nonsense_limits_are_refused(rate: float, burst: int) -> None:
     with pytest.raises(ValueError):
         TokenBucket(rate=rate, burst=burst, now=0.0)
+
+
+def test_a_restored_bucket_continues_where_the_stored_one_was() -> None:
+    original = TokenBucket(rate=1.0, burst=3, now=10.0)
+    original.take(10.0)
+    original.take(10.0)
+    tokens, updated = original.state
+
+    restored = TokenBucket.restore(rate=1.0, burst=3, tokens=tokens, updated=updated)
+
+    assert restored.state == (1.0, 10.0)
+    assert restored.take(10.0).allowed
+    assert not restored.take(10.0).allowed
+    assert restored.tokens(10.5) == pytest.approx(0.5)

@@ -42,3 +42,12 @@ def test_settings_come_from_modelbus_env_vars(monkeypatch: pytest.MonkeyPatch) -
     assert settings.registry_api_key is not None
     assert settings.registry_api_key.get_secret_value() == "from-env"
     assert "from-env" not in repr(settings)
+
+
+def test_rate_limit_scope_is_process_or_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert GatewaySettings(_env_file=None).rate_limit_scope == "process"
+    monkeypatch.setenv("MODELBUS_RATE_LIMIT_SCOPE", "database")
+    assert GatewaySettings(_env_file=None).rate_limit_scope == "database"
+    monkeypatch.setenv("MODELBUS_RATE_LIMIT_SCOPE", "cluster")
+    with pytest.raises(ValidationError, match="process"):
+        GatewaySettings(_env_file=None)
