@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from services.gateway.adapters.rate_limits import BUCKETS, DatabaseRateLimits
+from services.gateway.service_layer.errors import Unavailable
 from shared.db import make_engine
 from shared.jobstore.store import migrate
 
@@ -94,3 +95,16 @@ async def test_the_async_check_answers_off_the_event_loop(engine: Engine) -> Non
     decisions = await asyncio.gather(*(limits.check("async-key") for _ in range(3)))
 
     assert sorted(d.allowed for d in decisions) == [False, True, True]
+
+
+async def test_a_database_that_does_not_answer_is_503_not_a_crash() -> None:
+    unreachable = make_engine("postgresql+psycopg://modelbus@127.0.0.1:1/modelbus")
+    limits = DatabaseRateLimits(unreachable, rate=1.0, burst=1)
+    try:
+        with pytest.raises(Unavailable, match="rate-limit database") as refused:
+            await limits.check("k")
+    finally:
+        unreachable.dispose()
+
+    assert refused.value.status_code == 503
+    assert refused.value.headers == {"Retry-After": "1"}
