@@ -31,7 +31,7 @@ from bench.workload import distinct_inputs, encode_request, request_for
 from shared.latency import latency_summary
 from shared.topics import PREDICTIONS, REQUESTS
 from tests.support.ports import free_port
-from tests.support.service_process import ServiceProcess, clean_env, start_service
+from tests.support.service_process import ServiceProcess, clean_env
 
 TICK_SECONDS = 0.005
 """Requests go out in small bursts this often: a steady stream, not one batch."""
@@ -83,15 +83,13 @@ class Webhooks:
 def webhook_receiver(stack: BenchStack, secret: str) -> Iterator[Webhooks]:
     """The reference receiver (signature-verifying) in its own process."""
     port = free_port()
-    receiver = start_service(
+    receiver = stack.launch(
         "webhook receiver",
         [sys.executable, "-m", "bench.webhook_receiver", "--port", str(port)],
         env=clean_env({"MODELBUS_WEBHOOK_SECRET": secret}),
-        log_path=stack.work_dir / "logs" / "webhook-receiver.log",
+        log_name="webhook-receiver.log",
         base_url=f"http://127.0.0.1:{port}",
-        cwd=REPO_ROOT,
     )
-    stack.services.append(receiver)
     try:
         receiver.wait_healthy("/stats", timeout=RECEIVER_READY_TIMEOUT_SECONDS)
         yield Webhooks(receiver, f"{receiver.base_url}/hooks/bench")
@@ -128,15 +126,13 @@ def start_delivery(stack: BenchStack, prefix: str, secret: str) -> ServiceProces
             "MODELBUS_CONSUMER_OFFSET_RESET": "latest",
         }
     )
-    delivery = start_service(
+    delivery = stack.launch(
         f"delivery {prefix}",
         [str(venv_command("modelbus")), "delivery", "run"],
         env=env,
-        log_path=stack.work_dir / "logs" / f"{prefix}delivery.log",
+        log_name=f"{prefix}delivery.log",
         base_url=f"http://127.0.0.1:{port}",
-        cwd=REPO_ROOT,
     )
-    stack.services.append(delivery)
     delivery.wait_healthy("/readyz", timeout=DELIVERY_READY_TIMEOUT_SECONDS)
     return delivery
 

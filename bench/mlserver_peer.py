@@ -23,7 +23,7 @@ from bench.report import progress
 from bench.stack import REPO_ROOT, BenchStack
 from bench.workload import MODEL_NAME, v2_inference_bodies
 from tests.support.ports import free_port
-from tests.support.service_process import ServiceFailed, ServiceProcess, clean_env, start_service
+from tests.support.service_process import ServiceFailed, ServiceProcess, clean_env
 
 PEER_VENV = REPO_ROOT / ".cache" / "bench" / "mlserver-venv"
 MLSERVER_VERSION = "1.7.1"
@@ -162,17 +162,16 @@ def _start_peer(stack: BenchStack, bin_dir: Path | None, config: PeerConfig) -> 
         return _start_fallback_peer(stack)
     folder = stack.work_dir / f"mlserver-pw{config.parallel_workers}"
     http_port, _ = write_model_repository(folder, stack.model.estimator, config)
-    peer = start_service(
+    peer = stack.launch(
         f"mlserver ({config.label})",
         [str(bin_dir / "mlserver"), "start", str(folder)],
         env=clean_env({}),
-        log_path=stack.work_dir / "logs" / f"mlserver-pw{config.parallel_workers}.log",
+        log_name=f"mlserver-pw{config.parallel_workers}.log",
         base_url=f"http://127.0.0.1:{http_port}",
         cwd=folder,
     )
     # After load, MLServer 1.7.1 can wait forever for its batching tasks on SIGTERM.
     peer.stop_timeout = PEER_STOP_TIMEOUT_SECONDS
-    stack.services.append(peer)
     return peer
 
 
@@ -182,7 +181,7 @@ def _start_fallback_peer(stack: BenchStack) -> ServiceProcess:
     model_file = folder / "model.joblib"
     joblib.dump(stack.model.estimator, model_file)
     port = free_port()
-    peer = start_service(
+    return stack.launch(
         "peer fallback (FastAPI)",
         [
             sys.executable,
@@ -201,12 +200,9 @@ def _start_fallback_peer(stack: BenchStack) -> ServiceProcess:
         env=clean_env(
             {"BENCH_PEER_MODEL_FILE": str(model_file), "BENCH_PEER_MODEL_NAME": MODEL_NAME}
         ),
-        log_path=stack.work_dir / "logs" / "peer-fallback.log",
+        log_name="peer-fallback.log",
         base_url=f"http://127.0.0.1:{port}",
-        cwd=REPO_ROOT,
     )
-    stack.services.append(peer)
-    return peer
 
 
 def _drive(

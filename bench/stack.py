@@ -78,6 +78,28 @@ class BenchStack:
         )
         await ensure_topics(self.bootstrap, prefix=prefix, specs=[MODEL_EVENTS, DEAD_LETTERS])
 
+    def launch(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        log_name: str,
+        base_url: str,
+        cwd: Path = REPO_ROOT,
+    ) -> ServiceProcess:
+        """Start a process of the run, logging to logs/`log_name`; `stop_all` stops it."""
+        service = start_service(
+            name,
+            argv,
+            env=env,
+            log_path=self.work_dir / "logs" / log_name,
+            base_url=base_url,
+            cwd=cwd,
+        )
+        self.services.append(service)
+        return service
+
     def start_workers(
         self, prefix: str, count: int, *, delivery_mode: str = "at-least-once"
     ) -> list[ServiceProcess]:
@@ -99,21 +121,19 @@ class BenchStack:
                     "MODELBUS_SESSION_TIMEOUT_MS": str(WORKER_SESSION_TIMEOUT_MS),
                 }
             )
-            worker = start_service(
+            worker = self.launch(
                 f"worker {instance}",
                 [str(venv_command("modelbus")), "inference", "run"],
                 env=env,
-                log_path=self.work_dir / "logs" / f"{instance}.log",
+                log_name=f"{instance}.log",
                 base_url=f"http://127.0.0.1:{port}",
-                cwd=REPO_ROOT,
             )
-            self.services.append(worker)
             workers.append(worker)
         return workers
 
     def start_relay(self, prefix: str) -> ServiceProcess:
         """bench.relay in a worker's place (it has no HTTP: the warm-up shows it is ready)."""
-        relay = start_service(
+        return self.launch(
             f"relay {prefix}",
             [
                 sys.executable,
@@ -125,12 +145,9 @@ class BenchStack:
                 prefix,
             ],
             env=clean_env({}),
-            log_path=self.work_dir / "logs" / f"{prefix}relay.log",
+            log_name=f"{prefix}relay.log",
             base_url="",
-            cwd=REPO_ROOT,
         )
-        self.services.append(relay)
-        return relay
 
     def wait_workers_ready(self, workers: list[ServiceProcess]) -> None:
         """Every worker ready and the group settled: the workers' partitions are disjoint
