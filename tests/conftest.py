@@ -7,7 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from shared.db import make_engine
+from shared.jobstore.store import migrate as migrate_jobstore
 from tests.support.kafka_broker import KafkaBroker
 from tests.support.postgres_server import PostgresServer
 
@@ -55,3 +58,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'registry.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database(f"registry_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def jobstore_engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a job store migrated to the newest schema (SQLite, then PostgreSQL)."""
+    migrate_jobstore(database_url)
+    engine = make_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Engine
 
 from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.service_layer.ingest import (
@@ -41,13 +42,8 @@ pytestmark = [pytest.mark.postgres]
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[JobStore]:
-    migrate(database_url)
-    engine = make_engine(database_url)
-    try:
-        yield JobStore(engine)
-    finally:
-        engine.dispose()
+def store(jobstore_engine: Engine) -> JobStore:
+    return JobStore(jobstore_engine)
 
 
 def answer(request_id: str, *, callback: bool = True, variant: str = "production") -> Prediction:

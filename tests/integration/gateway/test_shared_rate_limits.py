@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, select
@@ -13,25 +12,15 @@ from sqlalchemy import Engine, select
 from services.gateway.adapters.rate_limits import BUCKETS, DatabaseRateLimits
 from services.gateway.service_layer.errors import Unavailable
 from shared.db import make_engine
-from shared.jobstore.store import migrate
 
 pytestmark = [pytest.mark.postgres]
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    migrate(database_url)
-    engine = make_engine(database_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def test_two_replicas_share_one_bucket_per_key(engine: Engine) -> None:
+def test_two_replicas_share_one_bucket_per_key(jobstore_engine: Engine) -> None:
     now = [1_000.0]
     replicas = [
-        DatabaseRateLimits(engine, rate=1.0, burst=5, clock=lambda: now[0]) for _ in range(2)
+        DatabaseRateLimits(jobstore_engine, rate=1.0, burst=5, clock=lambda: now[0])
+        for _ in range(2)
     ]
 
     taken = [replicas[i % 2].take("key-a") for i in range(6)]
@@ -45,12 +34,12 @@ def test_two_replicas_share_one_bucket_per_key(engine: Engine) -> None:
     assert refilled == [True, True, False]  # 2 tokens after 2 s at 1/s
 
 
-def test_a_refusal_writes_nothing(engine: Engine) -> None:
-    limits = DatabaseRateLimits(engine, rate=1.0, burst=1, clock=lambda: 50.0)
+def test_a_refusal_writes_nothing(jobstore_engine: Engine) -> None:
+    limits = DatabaseRateLimits(jobstore_engine, rate=1.0, burst=1, clock=lambda: 50.0)
     assert limits.take("k").allowed
 
     def stored() -> tuple[float, float, int]:
-        with engine.connect() as connection:
+        with jobstore_engine.connect() as connection:
             row = connection.execute(
                 select(BUCKETS.c.tokens, BUCKETS.c.updated, BUCKETS.c.version).where(
                     BUCKETS.c.key == "k"
@@ -65,14 +54,14 @@ def test_a_refusal_writes_nothing(engine: Engine) -> None:
     assert stored() == before
 
 
-def test_concurrent_replicas_never_give_more_than_the_burst(engine: Engine) -> None:
+def test_concurrent_replicas_never_give_more_than_the_burst(jobstore_engine: Engine) -> None:
     burst, threads, attempts = 30, 4, 15
     allowed: list[bool] = []
     lock = threading.Lock()
     start = threading.Barrier(threads)
 
     def replica() -> None:
-        limits = DatabaseRateLimits(engine, rate=1e-6, burst=burst, clock=lambda: 7.0)
+        limits = DatabaseRateLimits(jobstore_engine, rate=1e-6, burst=burst, clock=lambda: 7.0)
         start.wait()
         for _ in range(attempts):
             decision = limits.take("shared-key")
@@ -89,8 +78,8 @@ def test_concurrent_replicas_never_give_more_than_the_burst(engine: Engine) -> N
     assert allowed.count(True) == burst
 
 
-async def test_the_async_check_answers_off_the_event_loop(engine: Engine) -> None:
-    limits = DatabaseRateLimits(engine, rate=1.0, burst=2, clock=lambda: 0.0)
+async def test_the_async_check_answers_off_the_event_loop(jobstore_engine: Engine) -> None:
+    limits = DatabaseRateLimits(jobstore_engine, rate=1.0, burst=2, clock=lambda: 0.0)
 
     decisions = await asyncio.gather(*(limits.check("async-key") for _ in range(3)))
 
