@@ -1,38 +1,35 @@
-"""Model files in the skops format, loaded only if every type in them is trusted.
+"""Model files in the skops format, loaded only if every type in them is on a reviewed list.
 
-Pickle and joblib run arbitrary code on load, so uploads use skops, which rebuilds
-objects from a JSON schema and reports the types it would import. skops itself trusts
-plain data, numpy arrays and scikit-learn estimators; the remaining types it reports
-are accepted here only if they are *classes* from scikit-learn, numpy, scipy or
-builtins (e.g. `sklearn.tree._tree.Tree`), or listed in `extra_trusted`.
-
-Functions are never trusted by prefix: skops calls a reported callable with arguments
-taken from the file while loading, so trusting `builtins.exec` or a numpy helper that
-runs strings as code would execute the uploader's code. Classes from test helpers and
-classes that touch files (numpy.memmap, numpy's DataSource) are refused for the same
-reason.
+Pickle and joblib run arbitrary code on load, so uploads use skops, which rebuilds objects
+from a JSON schema and reports the types it would import beyond its own safe set. Those are
+accepted only if listed in shared.trusted_types (or named by the operator); the zip is
+checked before skops reads it, and trees are bounds-checked after. Uploads are inspected in
+a child process with limits (inspect_artifact_isolated), so a hostile file costs a child.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import importlib
+import json
+import struct
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
-import numpy as np
 import skops.io as sio
-from numpy.lib import npyio
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sklearn.base import is_classifier, is_regressor
 from sklearn.utils.validation import check_is_fitted
 
+from shared.artifact_archive import ArchiveLimits, ArchiveRefused, check_archive
+from shared.model_structure import InvalidModelStructure, check_model_structure
+from shared.sandbox import SandboxFailure, SandboxLimits, run_limited
 from shared.signature import InputSignature, label_text
+from shared.trusted_types import refused_types
 
-TRUSTED_PREFIXES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.", "builtins.")
-_REFUSED_MODULE_PARTS = frozenset({"f2py", "distutils", "_distutils", "ctypeslib", "io"})
-_REFUSED_CLASSES: tuple[type, ...] = (np.memmap, npyio.DataSource)
+MAX_MESSAGE_CHARS = 2000
 
 
 class ModelFileError(ValueError):
@@ -49,6 +46,14 @@ class UnsafeArtifact(ModelFileError):
     def __init__(self, types: Sequence[str]) -> None:
         self.types = sorted(types)
         super().__init__("the model file contains untrusted types: " + ", ".join(self.types))
+
+
+class UnsafeContent(ModelFileError):
+    """The zip breaks a limit or carries extra members, or the model's arrays are unsafe."""
+
+
+class InspectionFailed(ModelFileError):
+    """The isolated inspection ended without an answer: a limit was hit or it crashed."""
 
 
 class ArtifactIntegrityError(ModelFileError):
@@ -83,9 +88,14 @@ def dump_model(estimator: Any) -> bytes:
     return data
 
 
-def inspect_artifact(data: bytes, *, extra_trusted: Sequence[str] = ()) -> ArtifactInfo:
+def inspect_artifact(
+    data: bytes,
+    *,
+    extra_trusted: Sequence[str] = (),
+    archive_limits: ArchiveLimits = ArchiveLimits(),
+) -> ArtifactInfo:
     """Load an uploaded file under the trust rules and describe the predictor in it."""
-    estimator = _load_trusted(data, extra_trusted)
+    estimator = _load_trusted(data, extra_trusted, archive_limits)
     if _is_classifier(estimator):
         estimator_type: Literal["classifier", "regressor"] = "classifier"
     elif _is_regressor(estimator):
@@ -111,12 +121,66 @@ def inspect_artifact(data: bytes, *, extra_trusted: Sequence[str] = ()) -> Artif
     )
 
 
+def inspect_artifact_isolated(
+    data: bytes,
+    *,
+    limits: SandboxLimits = SandboxLimits(),
+    archive_limits: ArchiveLimits = ArchiveLimits(),
+    extra_trusted: Sequence[str] = (),
+) -> ArtifactInfo:
+    """inspect_artifact in a child process under `limits`: the registry's way to read uploads."""
+    options = {"extra_trusted": list(extra_trusted), "archive": dataclasses.asdict(archive_limits)}
+    header = json.dumps(options).encode()
+    payload = struct.pack(">I", len(header)) + header + data
+    try:
+        answer = run_limited(_inspect_in_child, payload, limits, preload=[__name__])
+    except SandboxFailure as failure:
+        raise InspectionFailed(f"inspecting the model file failed: {failure}") from None
+    return _read_answer(answer)
+
+
+def _inspect_in_child(payload: bytes) -> bytes:
+    """The child's side: inspect, and answer with JSON (never a pickle)."""
+    (length,) = struct.unpack(">I", payload[:4])
+    options = json.loads(payload[4 : 4 + length])
+    try:
+        info = inspect_artifact(
+            payload[4 + length :],
+            extra_trusted=options["extra_trusted"],
+            archive_limits=ArchiveLimits(**options["archive"]),
+        )
+    except UnsafeArtifact as unsafe:
+        return json.dumps({"error": "unsafe", "types": unsafe.types}).encode()
+    except ModelFileError as error:
+        kind = "content" if isinstance(error, UnsafeContent) else "malformed"
+        return json.dumps({"error": kind, "message": str(error)}).encode()
+    return json.dumps({"info": info.model_dump()}).encode()
+
+
+def _read_answer(answer: bytes) -> ArtifactInfo:
+    """Parse the child's answer as untrusted input: anything unexpected is a failure."""
+    try:
+        parsed = json.loads(answer)
+        if "info" in parsed:
+            return ArtifactInfo.model_validate(parsed["info"])
+        kind = parsed["error"]
+        types = [str(name)[:200] for name in list(parsed.get("types", []))[:50]]
+        message = str(parsed.get("message", ""))[:MAX_MESSAGE_CHARS]
+    except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
+        raise InspectionFailed("the model file inspection gave an unreadable answer") from None
+    if kind == "unsafe":
+        raise UnsafeArtifact(types)
+    if kind == "content":
+        raise UnsafeContent(message)
+    raise MalformedArtifact(message)
+
+
 def load_model(data: bytes, *, expected_sha256: str, extra_trusted: Sequence[str] = ()) -> Any:
     """Load a registered model file after checking it is byte-for-byte the registered one."""
     actual = sha256_hex(data)
     if actual != expected_sha256.lower():
         raise ArtifactIntegrityError(expected_sha256, actual)
-    return _load_trusted(data, extra_trusted)
+    return _load_trusted(data, extra_trusted, ArchiveLimits())
 
 
 def check_compatible(info: ArtifactInfo, signature: InputSignature) -> list[str]:
@@ -158,47 +222,35 @@ def _is_regressor(estimator: object) -> bool:
         return False
 
 
-def _load_trusted(data: bytes, extra_trusted: Sequence[str]) -> Any:
+def _load_trusted(data: bytes, extra_trusted: Sequence[str], limits: ArchiveLimits) -> Any:
     try:
+        check_archive(data, limits)
+    except ArchiveRefused as bad_archive:
+        raise UnsafeContent(str(bad_archive)) from None
+    with _malformed_on_error("not a skops model file"):
         untrusted = sio.get_untrusted_types(data=data)
-    except Exception as exc:
-        raise MalformedArtifact(f"not a skops model file: {_describe(exc)}") from None
-    refused = [name for name in untrusted if not _is_trusted(name, extra_trusted)]
+    refused = refused_types(untrusted, extra_trusted)
     if refused:
         raise UnsafeArtifact(refused)
+    with _malformed_on_error("the skops model file cannot be loaded"):
+        loaded = sio.loads(data, trusted=untrusted)
     try:
-        return sio.loads(data, trusted=untrusted)
+        check_model_structure(loaded)
+    except InvalidModelStructure as invalid:
+        raise UnsafeContent(f"the model's internal arrays are unsafe: {invalid}") from None
+    return loaded
+
+
+@contextmanager
+def _malformed_on_error(what: str) -> Iterator[None]:
+    """Errors while reading the file describe a malformed file; running out of memory does
+    not, so the isolated inspection can report it as the limit it hit."""
+    try:
+        yield
+    except MemoryError:
+        raise
     except Exception as exc:
-        raise MalformedArtifact(
-            f"the skops model file cannot be loaded: {_describe(exc)}"
-        ) from None
-
-
-def _is_trusted(name: str, extra_trusted: Sequence[str]) -> bool:
-    """Whether a type skops reports as untrusted may be imported while loading."""
-    if name in extra_trusted:
-        return True
-    if not name.startswith(TRUSTED_PREFIXES):
-        return False
-    module_name, _, attribute = name.rpartition(".")
-    if _refused_module(module_name):
-        return False
-    try:
-        found = getattr(importlib.import_module(module_name), attribute)
-    except Exception:
-        return False
-    if isinstance(found, np.ufunc):
-        return True
-    return (
-        isinstance(found, type)
-        and not issubclass(found, _REFUSED_CLASSES)
-        and not _refused_module(found.__module__)
-    )
-
-
-def _refused_module(module_name: str) -> bool:
-    parts = module_name.split(".")
-    return any(part in _REFUSED_MODULE_PARTS or "test" in part for part in parts)
+        raise MalformedArtifact(f"{what}: {_describe(exc)}") from None
 
 
 def _name_mismatch(model_names: list[str], signature_names: list[str]) -> str:
@@ -213,5 +265,5 @@ def _name_mismatch(model_names: list[str], signature_names: list[str]) -> str:
 
 
 def _describe(exc: Exception) -> str:
-    text = str(exc).strip()
+    text = str(exc).strip()[:MAX_MESSAGE_CHARS]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -16,9 +17,13 @@ from services.registry.adapters.outbox_relay import OutboxRelay
 from services.registry.domain.roles import Role
 from services.registry.entrypoints.dependencies import Container
 from services.registry.entrypoints.routes import router
+from services.registry.service_layer.versions import ArtifactInspector
 from services.registry.settings import RegistrySettings
+from shared.artifact_archive import ArchiveLimits
 from shared.http_api import BodySizeLimit, install_error_handlers
 from shared.kafka.publisher import Publisher
+from shared.model_files import inspect_artifact_isolated
+from shared.sandbox import SandboxLimits
 from shared.telemetry import configure_tracing
 
 BOOTSTRAP_ADMIN = "bootstrap-admin"
@@ -46,7 +51,24 @@ def build_container(settings: RegistrySettings) -> Container:
             poll_seconds=settings.outbox_poll_seconds,
         )
     return Container(
-        settings=settings, engine=engine, store=BlobStore(settings.artifact_dir), relay=relay
+        settings=settings,
+        engine=engine,
+        store=BlobStore(settings.artifact_dir),
+        relay=relay,
+        inspect_artifact=artifact_inspector(settings),
+    )
+
+
+def artifact_inspector(settings: RegistrySettings) -> ArtifactInspector:
+    """Uploads are read in a child process under the settings' limits."""
+    return partial(
+        inspect_artifact_isolated,
+        limits=SandboxLimits(
+            memory_bytes=settings.inspect_memory_bytes,
+            cpu_seconds=settings.inspect_cpu_seconds,
+            wall_seconds=settings.inspect_wall_seconds,
+        ),
+        archive_limits=ArchiveLimits(max_uncompressed_bytes=settings.inspect_max_unpacked_bytes),
     )
 
 

@@ -27,6 +27,18 @@ class RegistrySettings(ModelbusSettings):
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Largest accepted request body (artifact plus dataset); bigger ones get 413."""
 
+    inspect_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=64 * 1024 * 1024)
+    """Memory an upload's inspection (a child process) may use before it is refused."""
+
+    inspect_max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024 * 1024)
+    """Largest total a model file's zip may declare uncompressed (decompression bombs)."""
+
+    inspect_cpu_seconds: int = Field(default=30, ge=1)
+    """CPU time an upload's inspection may use before it is refused."""
+
+    inspect_wall_seconds: float = Field(default=60.0, gt=0)
+    """Wall time an upload's inspection may take before its child is killed."""
+
     publish_events: bool = True
     """Relay `model-events` to Kafka; off only for running the API without a broker."""
 

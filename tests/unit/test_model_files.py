@@ -3,10 +3,11 @@
 import builtins
 import csv
 import io
-import json
 import os
 import re
+import warnings
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,26 +15,45 @@ import pytest
 import skops.io
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, VotingClassifier
+from sklearn.gaussian_process import GaussianProcessClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.svm import SVC, LinearSVC
 
+from shared.artifact_archive import ArchiveLimits
 from shared.model_files import (
     ArtifactInfo,
     ArtifactIntegrityError,
+    InspectionFailed,
     MalformedArtifact,
     ModelFileError,
     UnsafeArtifact,
+    UnsafeContent,
     check_compatible,
     dump_model,
     inspect_artifact,
+    inspect_artifact_isolated,
     load_model,
     sha256_hex,
 )
+from shared.sandbox import SandboxLimits
 from shared.signature import FeatureSpec, InputSignature, infer_signature
 from shared.tabular import parse_csv
+from shared.trusted_types import SUPPORT_TYPES
+from tests.support.hostile_models import (
+    call_on_load,
+    npz_unpickling_attack,
+    tree_with_child_outside,
+    with_extra_member,
+    zip_bomb,
+)
 
 
 class ConstantRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -55,43 +75,6 @@ def double(features: NDArray[Any]) -> NDArray[Any]:
 def _iris_model() -> LogisticRegression:
     features, target = load_iris(return_X_y=True)
     return LogisticRegression(max_iter=1000).fit(features, target)
-
-
-def _skops_file(schema: dict[str, Any]) -> bytes:
-    """A hand-written skops file, as an attacker would craft one."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("schema.json", json.dumps({**schema, "protocol": 2, "__id__": 1}))
-    return buffer.getvalue()
-
-
-def _call_on_load(module: str, name: str, *args: str) -> bytes:
-    """A file whose loading calls module.name(*args), via skops' constructor node."""
-    arguments = [
-        {
-            "__class__": "str",
-            "__module__": "builtins",
-            "__loader__": "JsonNode",
-            "content": json.dumps(arg),
-            "is_json": True,
-            "__id__": 10 + index,
-        }
-        for index, arg in enumerate(args)
-    ]
-    return _skops_file(
-        {
-            "__class__": name,
-            "__module__": module,
-            "__loader__": "ConstructorFromReduceNode",
-            "content": {
-                "__class__": "tuple",
-                "__module__": "builtins",
-                "__loader__": "TupleNode",
-                "content": arguments,
-                "__id__": 2,
-            },
-        }
-    )
 
 
 def test_inspect_a_classifier() -> None:
@@ -182,7 +165,7 @@ def test_function_from_outside_the_trusted_packages_is_unsafe() -> None:
 
 
 def test_code_execution_through_builtins_is_refused() -> None:
-    data = _call_on_load("builtins", "exec", "import builtins; builtins.modelbus_pwned = True")
+    data = call_on_load("builtins", "exec", "import builtins; builtins.modelbus_pwned = True")
     try:
         with pytest.raises(UnsafeArtifact, match=r"builtins\.exec"):
             inspect_artifact(data)
@@ -209,7 +192,117 @@ def test_trusted_packages_grant_no_functions_or_file_classes(
     module: str, name: str, argument: str
 ) -> None:
     with pytest.raises(UnsafeArtifact, match=re.escape(f"{module}.{name}")):
-        inspect_artifact(_call_on_load(module, name, argument))
+        inspect_artifact(call_on_load(module, name, argument))
+
+
+def test_npz_unpickling_through_trusted_numpy_classes_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "code-ran"
+    data = npz_unpickling_attack(tmp_path, marker)
+
+    with pytest.raises(UnsafeArtifact) as refused:
+        inspect_artifact(data)
+    with pytest.raises(UnsafeArtifact):
+        load_model(data, expected_sha256=sha256_hex(data))
+
+    assert refused.value.types == [
+        "numpy.lib._npyio_impl.BagObj",
+        "numpy.lib._npyio_impl.NpzFile",
+    ]
+    assert not marker.exists()
+
+
+def test_no_module_prefix_is_trusted_only_listed_types() -> None:
+    assert all(name.count(".") >= 2 for name in SUPPORT_TYPES)
+    for name in ("numpy.lib._npyio_impl.NpzFile", "scipy.io.loadmat", "sklearn.utils.Bunch2"):
+        with pytest.raises(UnsafeArtifact, match=re.escape(name)):
+            inspect_artifact(call_on_load(*name.rsplit(".", 1), "x"))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        RandomForestClassifier(n_estimators=3, random_state=0),
+        GradientBoostingClassifier(n_estimators=3, random_state=0),
+        KNeighborsClassifier(n_neighbors=3),
+        CalibratedClassifierCV(LinearSVC(), cv=3),
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=50, random_state=0),
+        GaussianProcessClassifier(random_state=0),
+        VotingClassifier([("lr", LogisticRegression(max_iter=500)), ("nb", GaussianNB())]),
+        make_pipeline(StandardScaler(), SVC()),
+    ],
+    ids=lambda model: type(model).__name__,
+)
+def test_common_classifiers_load_under_the_reviewed_list(model: Any) -> None:
+    features, target = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(features, target)
+    data = dump_model(model)
+
+    loaded = load_model(data, expected_sha256=sha256_hex(data))
+
+    assert np.array_equal(loaded.predict(features), model.predict(features))
+
+
+def test_unreferenced_zip_members_are_refused() -> None:
+    data = with_extra_member(dump_model(_iris_model()), "stash.npy")
+
+    with pytest.raises(UnsafeContent, match=re.escape("does not reference: 'stash.npy'")):
+        inspect_artifact(data)
+    with pytest.raises(UnsafeContent):
+        load_model(data, expected_sha256=sha256_hex(data))
+
+
+def test_decompression_bomb_is_refused_before_inflating() -> None:
+    data = zip_bomb(dump_model(_iris_model()), 64 * 1024 * 1024)
+    limits = ArchiveLimits(max_uncompressed_bytes=32 * 1024 * 1024)
+
+    with pytest.raises(UnsafeContent, match=r"declares \d+ bytes uncompressed"):
+        inspect_artifact(data, archive_limits=limits)
+    assert len(data) < 1024 * 1024
+
+
+def test_tree_pointing_outside_its_nodes_is_refused() -> None:
+    data = tree_with_child_outside()
+
+    with pytest.raises(UnsafeContent, match="child outside the tree"):
+        inspect_artifact(data)
+    with pytest.raises(UnsafeContent):
+        load_model(data, expected_sha256=sha256_hex(data))
+
+
+def test_neighbour_index_pointing_outside_its_rows_is_refused() -> None:
+    features, target = load_iris(return_X_y=True)
+    model = KNeighborsClassifier(algorithm="kd_tree").fit(features, target)
+    state = list(model._tree.__getstate__())
+    node_data = state[2].copy()
+    node_data["idx_end"][0] = 10**6
+    model._tree.__setstate__((*state[:2], node_data, *state[3:]))
+
+    with pytest.raises(UnsafeContent, match="points outside its rows"):
+        inspect_artifact(dump_model(model))
+
+
+def test_isolated_inspection_answers_like_the_in_process_one(tmp_path: Path) -> None:
+    data = dump_model(_iris_model())
+    marker = tmp_path / "code-ran"
+
+    assert inspect_artifact_isolated(data) == inspect_artifact(data)
+    with pytest.raises(UnsafeArtifact) as refused:
+        inspect_artifact_isolated(npz_unpickling_attack(tmp_path, marker))
+    assert "numpy.lib._npyio_impl.NpzFile" in refused.value.types
+    with pytest.raises(UnsafeContent, match="child outside the tree"):
+        inspect_artifact_isolated(tree_with_child_outside())
+    with pytest.raises(MalformedArtifact, match="not a skops model file"):
+        inspect_artifact_isolated(b"not a zip")
+    assert not marker.exists()
+
+
+def test_isolated_inspection_is_refused_when_it_exceeds_its_memory() -> None:
+    data = zip_bomb(dump_model(_iris_model()), 300 * 1024 * 1024)
+
+    with pytest.raises(InspectionFailed, match=r"needed more than \d+ bytes of memory"):
+        inspect_artifact_isolated(data, limits=SandboxLimits(memory_bytes=128 * 1024 * 1024))
 
 
 def test_valid_zip_with_broken_content_is_malformed() -> None:

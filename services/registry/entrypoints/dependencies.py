@@ -15,6 +15,7 @@ from services.registry.adapters.blob_store import BlobStore
 from services.registry.adapters.outbox_relay import OutboxRelay
 from services.registry.domain.roles import Role
 from services.registry.service_layer.context import Actor
+from services.registry.service_layer.versions import ArtifactInspector
 from services.registry.settings import RegistrySettings
 
 
@@ -26,6 +27,7 @@ class Container:
     engine: Engine
     store: BlobStore
     relay: OutboxRelay | None
+    inspect_artifact: ArtifactInspector
 
 
 def _container(request: Request) -> Container:

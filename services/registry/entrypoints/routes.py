@@ -117,6 +117,7 @@ async def register_version(
             container.store,
             actor,
             name,
+            inspect_artifact=container.inspect_artifact,
             artifact=artifact_bytes,
             dataset=dataset_bytes,
             metadata=parsed,

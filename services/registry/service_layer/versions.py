@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,10 +22,13 @@ from services.registry.service_layer.errors import (
 )
 from services.registry.service_layer.models import Task
 from shared.contracts import ModelEvent
-from shared.model_files import ModelFileError, check_compatible, inspect_artifact, sha256_hex
+from shared.model_files import ArtifactInfo, ModelFileError, check_compatible, sha256_hex
 from shared.profile import build_profile
 from shared.signature import infer_signature
 from shared.tabular import InvalidDataset, parse_csv
+
+ArtifactInspector = Callable[[bytes], ArtifactInfo]
+"""Reads an uploaded model file under the trust rules (isolated in a child in the service)."""
 
 _TASK_OF_ESTIMATOR = {"classifier": "classification", "regressor": "regression"}
 
@@ -64,6 +67,7 @@ def register_version(
     actor: Actor,
     model_name: str,
     *,
+    inspect_artifact: ArtifactInspector,
     artifact: bytes,
     dataset: bytes,
     metadata: VersionMetadata,

@@ -74,6 +74,7 @@ def registry(
         kafka_bootstrap=kafka_broker.bootstrap,
         topic_prefix=topic_prefix,
         max_upload_bytes=2 * 1024 * 1024,
+        inspect_max_unpacked_bytes=32 * 1024 * 1024,
         outbox_poll_seconds=0.2,
     )
     with TestClient(create_app(settings)) as client:
