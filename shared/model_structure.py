@@ -11,12 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.neighbors import BallTree, KDTree
 from sklearn.tree import BaseDecisionTree
 from sklearn.tree._tree import Tree
 
 MAX_OBJECTS_VISITED = 1_000_000
 TREE_LEAF = -1
+BITSET_WORDS = 8
 
 
 class InvalidModelStructure(ValueError):
@@ -32,6 +36,10 @@ def check_model_structure(root: object) -> None:
             _check_binary_tree(item)
         elif isinstance(item, BaseDecisionTree):
             _check_tree_width(item)
+        elif isinstance(item, TreePredictor):
+            _check_predictor_layout(item)
+        elif isinstance(item, BaseHistGradientBoosting):
+            _check_boosted_predictors(item)
 
 
 def _reachable(root: object) -> list[object]:
@@ -106,3 +114,54 @@ def _check_binary_tree(index: KDTree | BallTree) -> None:
     start, end = node_data["idx_start"], node_data["idx_end"]
     if np.any(start < 0) or np.any(end > rows) or np.any(start > end):
         raise InvalidModelStructure("a neighbour index node points outside its rows")
+
+
+def _check_predictor_layout(predictor: TreePredictor) -> None:
+    nodes = getattr(predictor, "nodes", None)
+    if not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE:
+        raise InvalidModelStructure("a boosted tree's nodes do not have scikit-learn's layout")
+    if nodes.ndim != 1 or len(nodes) < 1:
+        raise InvalidModelStructure("a boosted tree has no node list")
+    for name in ("binned_left_cat_bitsets", "raw_left_cat_bitsets"):
+        bitsets = getattr(predictor, name, None)
+        if (
+            not isinstance(bitsets, np.ndarray)
+            or bitsets.dtype != np.uint32
+            or bitsets.ndim != 2
+            or bitsets.shape[1] != BITSET_WORDS
+        ):
+            raise InvalidModelStructure(f"a boosted tree's {name} have the wrong shape")
+
+
+def _check_boosted_predictors(model: BaseHistGradientBoosting) -> None:
+    """Node indices of every boosted tree, against the model's width and bitsets."""
+    width = getattr(model, "n_features_in_", None)
+    if width is None:
+        return
+    binner = getattr(model, "_bin_mapper", None)
+    categorical = getattr(binner, "is_categorical_", None)
+    if categorical is not None and len(categorical) != int(width):
+        raise InvalidModelStructure("the binner's categorical flags do not match the features")
+    for known in getattr(binner, "known_categories", None) or []:
+        # Each known category sets a bit in a 256-bit set, unchecked.
+        if known is not None and np.any((np.asarray(known) < 0) | (np.asarray(known) >= 256)):
+            raise InvalidModelStructure("a known category is outside 0..255")
+    for predictor in _reachable(getattr(model, "_predictors", [])):
+        if not isinstance(predictor, TreePredictor):
+            continue
+        _check_predictor_layout(predictor)
+        nodes = predictor.nodes
+        count = len(nodes)
+        split = np.flatnonzero(nodes["is_leaf"] == 0)
+        for children in (nodes["left"][split], nodes["right"][split]):
+            if np.any(children <= split) or np.any(children >= count):
+                raise InvalidModelStructure("a boosted tree points at a child outside the tree")
+        features = nodes["feature_idx"][split]
+        if np.any(features < 0) or np.any(features >= int(width)):
+            raise InvalidModelStructure(
+                f"a boosted tree splits on a feature outside the model's {width}"
+            )
+        on_category = split[nodes["is_categorical"][split] != 0]
+        bitsets = min(len(predictor.raw_left_cat_bitsets), len(predictor.binned_left_cat_bitsets))
+        if np.any(nodes["bitset_idx"][on_category] >= bitsets):
+            raise InvalidModelStructure("a boosted tree points at a category set it lacks")

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 # (shared.model_structure), since scikit-learn indexes them without checks.
 _INDEXES = (
     "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.neighbors._kd_tree.KDTree",
     "sklearn.neighbors._ball_tree.BallTree",
 )

@@ -17,7 +17,12 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, VotingClassifier
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+    VotingClassifier,
+)
 from sklearn.gaussian_process import GaussianProcessClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.naive_bayes import GaussianNB
@@ -430,3 +435,21 @@ def test_renamed_features_are_reported_by_name() -> None:
     assert check_compatible(info, signature) == [
         "feature names differ: the model was not trained on ['c']; the signature lacks ['b']"
     ]
+
+
+def test_boosted_trees_load_and_a_child_outside_is_refused() -> None:
+    features, target = load_iris(return_X_y=True)
+    model = HistGradientBoostingClassifier(max_iter=3, random_state=0).fit(features, target)
+    data = dump_model(model)
+
+    loaded = load_model(data, expected_sha256=sha256_hex(data))
+    assert np.array_equal(loaded.predict(features), model.predict(features))
+
+    model._predictors[1][0].nodes["right"][0] = 10**6
+    with pytest.raises(UnsafeContent, match="boosted tree points at a child outside"):
+        inspect_artifact(dump_model(model))
+    model._predictors[1][0].nodes["right"][0] = 0
+    model._predictors[1][0].nodes["is_leaf"][0] = 1
+    model._predictors[2][0].nodes["feature_idx"][0] = 4
+    with pytest.raises(UnsafeContent, match="splits on a feature outside the model's 4"):
+        inspect_artifact(dump_model(model))
