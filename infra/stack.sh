@@ -74,30 +74,59 @@ wait_http() { # name url
   done
 }
 
-running() { # name
-  local pid_file="$RUN_DIR/$1.pid"
-  [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+pid_state() { # pid: "<state> <start time>" from /proc/<pid>/stat; fails if there is no such process
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  local -a fields
+  read -r -a fields <<<"${stat##*) }" # the fields after the command name, which may hold spaces
+  printf '%s %s' "${fields[0]}" "${fields[19]}" # fields 3 (state) and 22 (start time) of stat
+}
+
+pid_of() { # name: the pid its pid file records (first line)
+  head -n 1 "$RUN_DIR/$1.pid" 2>/dev/null || true
+}
+
+running() { # name: its pid file names a live process, not a zombie, and the very one we started
+  # A crash leaves the pid file behind; the pid may be dead, a zombie, or reused by another
+  # program. The start time recorded with the pid tells the process we started from those.
+  local pid_file="$RUN_DIR/$1.pid" pid="" started="" info state now
+  [[ -f "$pid_file" ]] || return 1
+  { read -r pid || true; read -r started || true; } <"$pid_file"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  info="$(pid_state "$pid")" || return 1
+  read -r state now <<<"$info"
+  [[ "$state" != [ZX] ]] || return 1
+  if [[ -n "$started" ]]; then
+    [[ "$now" == "$started" ]]
+  else # a pid file without a start time: its command line must be ours
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "modelbus $1 "
+  fi
 }
 
 start_service() { # name health-url command...
   local name="$1" url="$2"
   shift 2
   if running "$name"; then
-    log "$name already runs (pid $(cat "$RUN_DIR/$name.pid"))"
+    log "$name already runs (pid $(pid_of "$name"))"
     return 0
   fi
   mkdir -p "$RUN_DIR"
   nohup "$@" >>"$RUN_DIR/$name.log" 2>&1 &
-  echo $! >"$RUN_DIR/$name.pid"
+  local pid=$! info
+  if info="$(pid_state "$pid")"; then
+    printf '%s\n%s\n' "$pid" "${info#* }" >"$RUN_DIR/$name.pid"
+  else # gone already: wait_http reports it
+    printf '%s\n' "$pid" >"$RUN_DIR/$name.pid"
+  fi
   wait_http "$name" "$url"
-  log "$name healthy at $url (pid $(cat "$RUN_DIR/$name.pid"), log $RUN_DIR/$name.log)"
+  log "$name healthy at $url (pid $pid, log $RUN_DIR/$name.log)"
 }
 
 stop_service() { # name
   local pid_file="$RUN_DIR/$1.pid"
   if running "$1"; then
     local pid
-    pid="$(cat "$pid_file")"
+    pid="$(pid_of "$1")"
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
@@ -144,7 +173,7 @@ status() {
   local service
   for service in "${SERVICES[@]}"; do
     if running "$service"; then
-      log "$service: running (pid $(cat "$RUN_DIR/$service.pid"), log $RUN_DIR/$service.log)"
+      log "$service: running (pid $(pid_of "$service"), log $RUN_DIR/$service.log)"
     else
       log "$service: not running"
       healthy=1

@@ -246,8 +246,14 @@ read_pid() {
 }
 
 random_cluster_id() {
-  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22 chars).
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22 chars). One that
+  # starts with "-" would be read by kafka-storage as an option: draw again.
+  local cid
+  while :; do
+    cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ $cid == -* ]] || break
+  done
+  printf '%s' "$cid"
 }
 
 write_configs() {

@@ -20,8 +20,20 @@ def build_service(
     settings: InferenceSettings, source: RegistryModelSource, metrics: WorkerMetrics
 ) -> InferenceService:
     """The transport-free serving core, for the Kafka worker or any other entry point."""
-    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=settings.unknown_model_ttl_seconds)
-    store = ModelStore(source, failure_ttl_seconds=settings.failed_load_ttl_seconds)
+    catalogue = DeploymentCatalogue(
+        source,
+        unknown_ttl_seconds=settings.unknown_model_ttl_seconds,
+        max_unknown=settings.max_remembered_failures,
+    )
+    metrics.prediction_labels = catalogue.metric_labels
+    store = ModelStore(
+        source,
+        failure_ttl_seconds=settings.failed_load_ttl_seconds,
+        max_versions=settings.max_loaded_versions,
+        max_bytes=settings.max_loaded_bytes,
+        max_failures=settings.max_remembered_failures,
+        serving=catalogue.serving_versions,
+    )
     cache: ResultCache[CacheKey, Output] = ResultCache(settings.result_cache_size)
     return InferenceService(
         catalogue,

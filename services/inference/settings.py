@@ -72,6 +72,19 @@ class InferenceSettings(ModelbusSettings):
     failed_load_ttl_seconds: float = Field(default=30.0, ge=0.0)
     """How long a version that failed to load (bad hash, unsafe file) is not retried."""
 
+    max_loaded_versions: int = Field(default=16, ge=1, le=10_000)
+    """Most model versions kept loaded. Versions that serve (production, canary, shadow,
+    cascade) are never evicted; versions only pinned by requests are, least recently used
+    first. A batch may hold more until it is answered."""
+
+    max_loaded_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    """Most artifact bytes of loaded versions (the size of the files they were loaded
+    from, a proxy of their memory); evicted like `max_loaded_versions`."""
+
+    max_remembered_failures: int = Field(default=10_000, ge=1, le=10_000_000)
+    """Most versions that failed to load and model names found unknown kept in memory
+    (each for its TTL); the oldest are forgotten first, so random names cannot grow it."""
+
     linger_ms: int = Field(default=2, ge=0, le=1_000)
     """Producer linger: a little batching of outputs without hurting latency."""
 

@@ -34,6 +34,7 @@ from shared.jobstore.deliveries import (
 )
 from shared.jobstore.tables import DeliveryAttempt, Job, jobstore_metadata
 from shared.jobstore.views import JobView
+from shared.storable_text import storable_text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "jobstore_alembic_version"
@@ -519,7 +520,10 @@ def _change_of(outcome: DeliveryOutcome) -> tuple[Any, ...]:
 
 
 def _clip(text: str | None) -> str | None:
-    return text[:MAX_ERROR_CHARS] if text else None
+    """An error as the database can store it, whoever wrote it (a receiver had a say)."""
+    if not text:
+        return None
+    return storable_text(text, max_chars=MAX_ERROR_CHARS) or None
 
 
 def _dead_reason(stored: str | None) -> DeadReason:

@@ -36,6 +36,7 @@ from yarl import URL
 
 from services.delivery.domain.attempts import AttemptResult
 from services.delivery.domain.callback_policy import CallbackTarget, IPAddress
+from shared.storable_text import storable_text
 
 USER_AGENT = "modelbus-delivery/1.0 (+https://www.standardwebhooks.com)"
 ERROR_EXCERPT_BYTES = 300
@@ -248,7 +249,7 @@ async def _read_up_to(response: aiohttp.ClientResponse, limit: int) -> bytes:
 
 
 def _text(excerpt: bytes) -> str:
-    return excerpt.decode("utf-8", errors="replace").strip()
+    return storable_text(excerpt, max_chars=ERROR_EXCERPT_BYTES)
 
 
 def _status_error(response: aiohttp.ClientResponse, excerpt: str) -> str | None:

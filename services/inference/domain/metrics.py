@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from services.inference.domain.shadow import AgreementTally
@@ -14,6 +14,16 @@ LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 BATCH_SIZE_BUCKETS: tuple[float, ...] = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+OTHER_LABEL = "other"
+"""The label of a model or version the catalogue does not vouch for."""
+
+PredictionLabels = Callable[[str, int, str], tuple[str, str]]
+"""(model, version, status) -> the model and version labels a prediction is counted under.
+The worker wires the catalogue's: labels a request chose freely would make a series each."""
+
+
+def labels_as_given(model: str, version: int, status: str) -> tuple[str, str]:
+    return model, str(version)
 
 
 @dataclass
@@ -31,9 +41,11 @@ class WorkerMetrics:
     cascade_answers: Counter[tuple[str, str]] = field(default_factory=Counter)
     shadow: AgreementTally = field(default_factory=AgreementTally)
     model_events: Counter[str] = field(default_factory=Counter)
+    prediction_labels: PredictionLabels = labels_as_given
 
     def count_prediction(self, model: str, version: int, variant: str, status: str) -> None:
-        self.predictions[(model, str(version), variant, status)] += 1
+        model_label, version_label = self.prediction_labels(model, version, status)
+        self.predictions[(model_label, version_label, variant, status)] += 1
 
     def count_error(self, code: str) -> None:
         self.errors[code] += 1

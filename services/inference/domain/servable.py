@@ -48,10 +48,18 @@ class ServableModel:
     has_probabilities: bool
     fitted_on_frame: bool
     validator: BatchValidator
+    artifact_bytes: int = 0
+    """Size of the artifact it was loaded from: what the worker's memory bound counts."""
 
     @classmethod
     def wrap(
-        cls, *, model: str, version: int, signature: InputSignature, estimator: Any
+        cls,
+        *,
+        model: str,
+        version: int,
+        signature: InputSignature,
+        estimator: Any,
+        artifact_bytes: int = 0,
     ) -> ServableModel:
         is_classifier = signature.task == "classification"
         classes = getattr(estimator, "classes_", None) if is_classifier else None
@@ -68,6 +76,7 @@ class ServableModel:
             has_probabilities=probabilistic,
             fitted_on_frame=getattr(estimator, "feature_names_in_", None) is not None,
             validator=BatchValidator(signature),
+            artifact_bytes=artifact_bytes,
         )
 
     def matrix(self, inputs: Sequence[Mapping[str, FeatureValue]]) -> NDArray[Any]:

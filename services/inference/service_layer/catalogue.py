@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from services.inference.domain.bounded import BoundedLru
+from services.inference.domain.metrics import OTHER_LABEL
 from services.inference.domain.routing import RoutingConfig
 from services.inference.service_layer.ports import ModelRecord, ModelSource, RegistryUnavailable
 from services.inference.service_layer.single_flight import SingleFlight
@@ -41,20 +43,21 @@ class ModelState:
 
 
 class DeploymentCatalogue:
-    """Model states by name, with a short memory of names the registry does not know."""
+    """Model states by name, with a short, bounded memory of names the registry does not know."""
 
     def __init__(
         self,
         source: ModelSource,
         *,
         unknown_ttl_seconds: float,
+        max_unknown: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._unknown_ttl = unknown_ttl_seconds
         self._clock = clock
         self._states: dict[str, ModelState] = {}
-        self._unknown_until: dict[str, float] = {}
+        self._unknown_until: BoundedLru[str, float] = BoundedLru(max_entries=max_unknown)
         self._fetches: SingleFlight[str, ModelRecord | None] = SingleFlight()
 
     def get(self, name: str) -> ModelState | None:
@@ -63,6 +66,10 @@ class DeploymentCatalogue:
     @property
     def models(self) -> dict[str, ModelState]:
         return dict(self._states)
+
+    @property
+    def unknown_names_remembered(self) -> int:
+        return len(self._unknown_until)
 
     async def ensure(self, names: Iterable[str]) -> None:
         """Fetch the models this batch names that are neither known nor recently missing.
@@ -74,7 +81,7 @@ class DeploymentCatalogue:
         wanted = [
             name
             for name in set(names)
-            if name not in self._states and self._unknown_until.get(name, 0.0) <= now
+            if name not in self._states and (self._unknown_until.peek(name) or 0.0) <= now
         ]
         if wanted:
             await asyncio.gather(*(self._fetch(name) for name in wanted))
@@ -91,17 +98,27 @@ class DeploymentCatalogue:
     def serving_versions(self) -> set[VersionKey]:
         return {key for state in self._states.values() for key in state.serving_versions()}
 
+    def metric_labels(self, model: str, version: int, status: str) -> tuple[str, str]:
+        """A prediction's metric labels: a model this catalogue holds, a version it serves or
+        that answered (so the registry has it); anything else a request named is `other`."""
+        state = self._states.get(model)
+        if state is None:
+            return OTHER_LABEL, OTHER_LABEL
+        if status == "ok" or (model, version) in state.serving_versions():
+            return model, str(version)
+        return model, OTHER_LABEL
+
     async def apply(self, event: ModelEvent) -> set[VersionKey]:
         """Apply a registry event; returns versions that now serve and should be preloaded."""
         name = event.model
         if event.event_type == "model.registered":
-            self._unknown_until.pop(name, None)
+            self._unknown_until.pop(name)
             return set()
         state = self._states.get(name)
         if event.event_type == "deployment.changed" and event.deployment is not None:
             if state is None:
                 # Not served here yet: the first request for it fetches everything.
-                self._unknown_until.pop(name, None)
+                self._unknown_until.pop(name)
                 return set()
             updated = replace(state, deployment=event.deployment)
             self._states[name] = updated
@@ -128,8 +145,8 @@ class DeploymentCatalogue:
         record = await self._fetches.run(name, self._source.fetch_model(name))
         if record is None:
             self._states.pop(name, None)
-            self._unknown_until[name] = self._clock() + self._unknown_ttl
+            self._unknown_until.put(name, self._clock() + self._unknown_ttl)
         else:
             self._states[name] = ModelState.of(record)
-            self._unknown_until.pop(name, None)
+            self._unknown_until.pop(name)
         return record

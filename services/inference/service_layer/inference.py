@@ -116,7 +116,9 @@ class InferenceService:
             if isinstance(plan, _Plan):
                 needed.update(plan.versions(request.model))
         await self.store.ensure(needed)
-        return _BatchRun(self, requests, plans).serve()
+        result = _BatchRun(self, requests, plans).serve()
+        self.store.trim()
+        return result
 
     def _plans(self, requests: Sequence[PredictionRequest]) -> list[_Plan | Refusal]:
         """A plan per request; shared by requests whose route cannot depend on their key."""

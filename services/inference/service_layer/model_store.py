@@ -1,15 +1,20 @@
-"""Loaded model versions, fetched once from the registry and kept for the life of the worker."""
+"""Loaded model versions, fetched from the registry once and kept while memory allows.
+
+What serves (production, canary, shadow, cascade) stays loaded; versions only pinned by
+requests are evicted least recently used first, by count and by artifact bytes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from services.inference.domain import batching
 from services.inference.domain.batching import Refusal
+from services.inference.domain.bounded import BoundedLru
 from services.inference.domain.servable import ServableModel
 from services.inference.service_layer.ports import (
     ModelLoadFailed,
@@ -40,13 +45,20 @@ class ModelStore:
         source: ModelSource,
         *,
         failure_ttl_seconds: float,
+        max_versions: int,
+        max_bytes: int,
+        max_failures: int,
+        serving: Callable[[], Collection[VersionKey]] = frozenset,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._failure_ttl = failure_ttl_seconds
+        self._serving = serving
         self._clock = clock
-        self._loaded: dict[VersionKey, ServableModel] = {}
-        self._failed: dict[VersionKey, LoadFailure] = {}
+        self._loaded: BoundedLru[VersionKey, ServableModel] = BoundedLru(
+            max_entries=max_versions, max_weight=max_bytes, weigh=_artifact_bytes
+        )
+        self._failed: BoundedLru[VersionKey, LoadFailure] = BoundedLru(max_entries=max_failures)
         self._loads: SingleFlight[VersionKey, None] = SingleFlight()
 
     def get(self, model: str, version: int) -> ServableModel | Refusal:
@@ -55,7 +67,7 @@ class ModelStore:
         loaded = self._loaded.get(key)
         if loaded is not None:
             return loaded
-        failure = self._failed.get(key)
+        failure = self._failed.peek(key)
         if failure is not None:
             return failure.refusal
         return batching.model_failure(model, version, "the version was not loaded")
@@ -64,6 +76,24 @@ class ModelStore:
     def loaded_versions(self) -> list[VersionKey]:
         return sorted(self._loaded)
 
+    @property
+    def loaded_bytes(self) -> int:
+        """Artifact bytes of the loaded versions: the measure of their memory we have."""
+        return self._loaded.weight
+
+    @property
+    def remembered_failures(self) -> int:
+        return len(self._failed)
+
+    def trim(self) -> None:
+        """Evict least recently used versions that do not serve, down to the bounds.
+
+        Called between batches: a batch may pin more versions than the bounds allow, and
+        keeps them all until it is answered.
+        """
+        for model, version in self._loaded.evict(keep=self._serving()):
+            log.info("model version evicted", extra={"model": model, "version": version})
+
     async def ensure(self, keys: Iterable[VersionKey]) -> None:
         """Load every version not yet loaded (or whose failure has expired), concurrently.
 
@@ -71,12 +101,7 @@ class ModelStore:
         still complete.
         """
         now = self._clock()
-        missing = [
-            key
-            for key in set(keys)
-            if key not in self._loaded
-            and (key not in self._failed or self._failed[key].retry_at <= now)
-        ]
+        missing = [key for key in set(keys) if key not in self._loaded and self._due(key, now)]
         if not missing:
             return
         outcomes = await asyncio.gather(
@@ -86,9 +111,13 @@ class ModelStore:
             if isinstance(outcome, BaseException):
                 raise outcome
 
+    def _due(self, key: VersionKey, now: float) -> bool:
+        failure = self._failed.peek(key)
+        return failure is None or failure.retry_at <= now
+
     def forget_failure(self, model: str, version: int) -> None:
         """A version was registered: stop answering `unknown_version` for it."""
-        self._failed.pop((model, version), None)
+        self._failed.pop((model, version))
 
     async def preload(self, keys: Iterable[VersionKey]) -> None:
         """Load ahead of traffic; a registry outage only delays it to the first request."""
@@ -114,8 +143,9 @@ class ModelStore:
             )
             self._remember(key, batching.model_failure(model, version, str(error)))
             return
-        self._loaded[key] = servable
-        self._failed.pop(key, None)
+        # Evicted only by `trim`, between batches: the batch loading it still needs it.
+        self._loaded.put(key, servable, evict=False)
+        self._failed.pop(key)
         log.info(
             "model version loaded",
             extra={
@@ -126,4 +156,8 @@ class ModelStore:
         )
 
     def _remember(self, key: VersionKey, refusal: Refusal) -> None:
-        self._failed[key] = LoadFailure(refusal, self._clock() + self._failure_ttl)
+        self._failed.put(key, LoadFailure(refusal, self._clock() + self._failure_ttl))
+
+
+def _artifact_bytes(servable: ServableModel) -> int:
+    return servable.artifact_bytes

@@ -32,7 +32,7 @@ from shared.contracts import (
 from shared.contracts.base import utc_now
 from shared.db import alembic_config, make_engine
 from shared.jobstore.deliveries import AttemptRecord, DeliveryOutcome, DueDelivery
-from shared.jobstore.store import MIGRATIONS, VERSION_TABLE, JobStore, migrate
+from shared.jobstore.store import MAX_ERROR_CHARS, MIGRATIONS, VERSION_TABLE, JobStore, migrate
 from shared.jobstore.tables import jobstore_metadata
 from tests.support.postgres_server import PostgresServer
 
@@ -370,6 +370,43 @@ def test_many_outcomes_are_recorded_at_once_each_against_its_own_version(store: 
     assert (retry.request_id, retry.attempts_made) == ("flaky", 1)
     [letter] = store.claim_dead_letters(now=now, lease=LEASE, limit=9)
     assert (letter.request_id, letter.dead_reason) == ("refused", "refused")
+
+
+def test_a_receivers_nul_bytes_and_bad_text_never_fail_the_batch_they_are_recorded_in(
+    store: JobStore,
+) -> None:
+    """PostgreSQL refuses NUL in text: unclean, one excerpt would roll back every outcome."""
+    names = ("before", "hostile", "after")
+    store.record_predictions([answer(name) for name in names])
+    now = utc_now()
+    claims = {d.request_id: d for d in store.claim_due_deliveries(now=now, lease=LEASE, limit=9)}
+    hostile_error = "HTTP 500: \x00\x00boom\x00 \udcff" + "x" * 5000
+    retry_at = now + timedelta(seconds=3)
+
+    def outcome(request_id: str, error: str | None) -> DeliveryOutcome:
+        return DeliveryOutcome(
+            request_id=request_id,
+            attempts_made=claims[request_id].attempts_made,
+            attempt=attempt(1, 500 if error else 204, error),
+            state="retrying" if error else "delivered",
+            next_attempt_at=retry_at if error else None,
+            error=error,
+        )
+
+    applied = store.record_deliveries(
+        [outcome("before", None), outcome("hostile", hostile_error), outcome("after", None)]
+    )
+
+    assert applied == [True, True, True]
+    before, hostile, after = (store.get(name) for name in names)
+    assert before is not None and before.delivery.status == "delivered"
+    assert after is not None and after.delivery.status == "delivered"
+    assert hostile is not None and hostile.delivery.status == "retrying"
+    stored = hostile.delivery.last_error
+    assert stored is not None and stored.startswith("HTTP 500: boom \ufffdxxx")
+    assert "\x00" not in stored and len(stored) <= MAX_ERROR_CHARS
+    [hostile_attempt] = hostile.delivery.attempts
+    assert hostile_attempt.error == stored
 
 
 class RoomFor:

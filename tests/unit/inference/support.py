@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +12,7 @@ from services.inference.domain.metrics import WorkerMetrics
 from services.inference.domain.result_cache import ResultCache
 from services.inference.domain.routing import RoutingConfig
 from services.inference.domain.servable import ServableModel
-from services.inference.service_layer.catalogue import DeploymentCatalogue
+from services.inference.service_layer.catalogue import DeploymentCatalogue, VersionKey
 from services.inference.service_layer.inference import InferenceService
 from services.inference.service_layer.model_store import ModelStore
 from services.inference.service_layer.ports import (
@@ -51,7 +53,11 @@ def servable(model: str, version: int, *, kind: str = "iris", c: float = 1.0) ->
     )
     estimator = load_model(sample.artifact, expected_sha256=sha256_hex(sample.artifact))
     return ServableModel.wrap(
-        model=model, version=version, signature=signature, estimator=estimator
+        model=model,
+        version=version,
+        signature=signature,
+        estimator=estimator,
+        artifact_bytes=len(sample.artifact),
     )
 
 
@@ -134,12 +140,33 @@ class FakeSource:
         return found
 
 
+def make_store(
+    source: FakeSource,
+    *,
+    max_versions: int = 100,
+    max_bytes: int = 10**9,
+    max_failures: int = 100,
+    serving: Callable[[], Collection[VersionKey]] = frozenset,
+    clock: Callable[[], float] = time.monotonic,
+) -> ModelStore:
+    return ModelStore(
+        source,
+        failure_ttl_seconds=60.0,
+        max_versions=max_versions,
+        max_bytes=max_bytes,
+        max_failures=max_failures,
+        serving=serving,
+        clock=clock,
+    )
+
+
 def make_service(
     source: FakeSource, *, cache_size: int = 0, range_tolerance: float = 0.0
 ) -> InferenceService:
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=60.0, max_unknown=100)
     return InferenceService(
-        DeploymentCatalogue(source, unknown_ttl_seconds=60.0),
-        ModelStore(source, failure_ttl_seconds=60.0),
+        catalogue,
+        make_store(source, serving=catalogue.serving_versions),
         cache=ResultCache(cache_size),
         metrics=WorkerMetrics(),
         range_tolerance=range_tolerance,

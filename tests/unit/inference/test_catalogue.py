@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from services.inference.service_layer.catalogue import DeploymentCatalogue
-from services.inference.service_layer.model_store import ModelStore
 from shared.contracts import DeploymentState, ErrorCode, ModelEvent
-from tests.unit.inference.support import FakeSource, servable
+from tests.unit.inference.support import FakeSource, make_store, servable
 
 
 class Clock:
@@ -23,7 +22,7 @@ def source_with_iris() -> FakeSource:
 
 
 async def test_deployment_changed_event_takes_effect_immediately() -> None:
-    catalogue = DeploymentCatalogue(source_with_iris(), unknown_ttl_seconds=5)
+    catalogue = DeploymentCatalogue(source_with_iris(), unknown_ttl_seconds=5, max_unknown=100)
     await catalogue.refresh_all()
     preload = await catalogue.apply(
         ModelEvent(
@@ -41,7 +40,7 @@ async def test_deployment_changed_event_takes_effect_immediately() -> None:
 
 async def test_events_for_models_not_served_here_are_left_to_the_first_request() -> None:
     source = source_with_iris()
-    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5, max_unknown=100)
     event = ModelEvent(
         event_type="deployment.changed",
         model="iris",
@@ -57,7 +56,7 @@ async def test_events_for_models_not_served_here_are_left_to_the_first_request()
 async def test_unknown_names_are_remembered_until_the_ttl_or_registration() -> None:
     source = FakeSource()
     clock = Clock()
-    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5, clock=clock)
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5, max_unknown=100, clock=clock)
     await catalogue.ensure(["churn"])
     await catalogue.ensure(["churn"])
     assert source.model_fetches == ["churn"]
@@ -72,7 +71,7 @@ async def test_unknown_names_are_remembered_until_the_ttl_or_registration() -> N
 
 async def test_model_updated_refetches_routing_options() -> None:
     source = source_with_iris()
-    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5, max_unknown=100)
     await catalogue.refresh_all()
     assert catalogue.get("iris").routing.cascade is None  # type: ignore[union-attr]
     source.add_model(
@@ -90,7 +89,7 @@ async def test_model_updated_refetches_routing_options() -> None:
 
 async def test_refresh_all_forgets_deleted_models() -> None:
     source = source_with_iris()
-    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5, max_unknown=100)
     await catalogue.refresh_all()
     del source.records["iris"]
     await catalogue.refresh_all()
@@ -99,7 +98,7 @@ async def test_refresh_all_forgets_deleted_models() -> None:
 
 async def test_store_remembers_unknown_versions_until_registered() -> None:
     source = source_with_iris()
-    store = ModelStore(source, failure_ttl_seconds=60)
+    store = make_store(source)
     await store.ensure([("iris", 3)])
     refusal = store.get("iris", 3)
     assert getattr(refusal, "code", None) == ErrorCode.UNKNOWN_VERSION
@@ -115,7 +114,7 @@ async def test_concurrent_loads_of_one_version_share_one_registry_call() -> None
     import asyncio
 
     source = source_with_iris()
-    store = ModelStore(source, failure_ttl_seconds=60)
+    store = make_store(source)
     await asyncio.gather(
         store.ensure([("iris", 1)]), store.ensure([("iris", 1)]), store.preload([("iris", 1)])
     )
