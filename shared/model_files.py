@@ -3,29 +3,25 @@
 Pickle and joblib run arbitrary code on load, so uploads use skops, which rebuilds objects
 from a JSON schema and reports the types it would import beyond its own safe set. Those are
 accepted only if listed in shared.trusted_types (or named by the operator); the zip is
-checked before skops reads it, and trees are bounds-checked after. Uploads are inspected in
-a child process with limits (inspect_artifact_isolated), so a hostile file costs a child.
+checked before skops reads it, and trees are bounds-checked after. The registry inspects
+uploads in a child process with limits (shared.artifact_inspection).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
-import struct
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
 import skops.io as sio
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from sklearn.base import is_classifier, is_regressor
 from sklearn.utils.validation import check_is_fitted
 
 from shared.artifact_archive import ArchiveLimits, ArchiveRefused, check_archive
 from shared.model_structure import InvalidModelStructure, check_model_structure
-from shared.sandbox import SandboxFailure, SandboxLimits, run_limited
 from shared.signature import InputSignature, label_text
 from shared.trusted_types import refused_types
 
@@ -50,10 +46,6 @@ class UnsafeArtifact(ModelFileError):
 
 class UnsafeContent(ModelFileError):
     """The zip breaks a limit or carries extra members, or the model's arrays are unsafe."""
-
-
-class InspectionFailed(ModelFileError):
-    """The isolated inspection ended without an answer: a limit was hit or it crashed."""
 
 
 class ArtifactIntegrityError(ModelFileError):
@@ -95,6 +87,16 @@ def inspect_artifact(
     archive_limits: ArchiveLimits = ArchiveLimits(),
 ) -> ArtifactInfo:
     """Load an uploaded file under the trust rules and describe the predictor in it."""
+    return load_and_describe(data, extra_trusted=extra_trusted, archive_limits=archive_limits)[1]
+
+
+def load_and_describe(
+    data: bytes,
+    *,
+    extra_trusted: Sequence[str] = (),
+    archive_limits: ArchiveLimits = ArchiveLimits(),
+) -> tuple[Any, ArtifactInfo]:
+    """The predictor in an uploaded file, loaded under the trust rules, and its description."""
     estimator = _load_trusted(data, extra_trusted, archive_limits)
     if _is_classifier(estimator):
         estimator_type: Literal["classifier", "regressor"] = "classifier"
@@ -111,7 +113,7 @@ def inspect_artifact(
     n_features = getattr(estimator, "n_features_in_", None)
     names = getattr(estimator, "feature_names_in_", None)
     classes = getattr(estimator, "classes_", None) if estimator_type == "classifier" else None
-    return ArtifactInfo(
+    return estimator, ArtifactInfo(
         estimator_type=estimator_type,
         n_features_in=None if n_features is None else int(n_features),
         feature_names_in=None if names is None else [str(name) for name in names],
@@ -119,60 +121,6 @@ def inspect_artifact(
         sha256=sha256_hex(data),
         size_bytes=len(data),
     )
-
-
-def inspect_artifact_isolated(
-    data: bytes,
-    *,
-    limits: SandboxLimits = SandboxLimits(),
-    archive_limits: ArchiveLimits = ArchiveLimits(),
-    extra_trusted: Sequence[str] = (),
-) -> ArtifactInfo:
-    """inspect_artifact in a child process under `limits`: the registry's way to read uploads."""
-    options = {"extra_trusted": list(extra_trusted), "archive": dataclasses.asdict(archive_limits)}
-    header = json.dumps(options).encode()
-    payload = struct.pack(">I", len(header)) + header + data
-    try:
-        answer = run_limited(_inspect_in_child, payload, limits, preload=[__name__])
-    except SandboxFailure as failure:
-        raise InspectionFailed(f"inspecting the model file failed: {failure}") from None
-    return _read_answer(answer)
-
-
-def _inspect_in_child(payload: bytes) -> bytes:
-    """The child's side: inspect, and answer with JSON (never a pickle)."""
-    (length,) = struct.unpack(">I", payload[:4])
-    options = json.loads(payload[4 : 4 + length])
-    try:
-        info = inspect_artifact(
-            payload[4 + length :],
-            extra_trusted=options["extra_trusted"],
-            archive_limits=ArchiveLimits(**options["archive"]),
-        )
-    except UnsafeArtifact as unsafe:
-        return json.dumps({"error": "unsafe", "types": unsafe.types}).encode()
-    except ModelFileError as error:
-        kind = "content" if isinstance(error, UnsafeContent) else "malformed"
-        return json.dumps({"error": kind, "message": str(error)}).encode()
-    return json.dumps({"info": info.model_dump()}).encode()
-
-
-def _read_answer(answer: bytes) -> ArtifactInfo:
-    """Parse the child's answer as untrusted input: anything unexpected is a failure."""
-    try:
-        parsed = json.loads(answer)
-        if "info" in parsed:
-            return ArtifactInfo.model_validate(parsed["info"])
-        kind = parsed["error"]
-        types = [str(name)[:200] for name in list(parsed.get("types", []))[:50]]
-        message = str(parsed.get("message", ""))[:MAX_MESSAGE_CHARS]
-    except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
-        raise InspectionFailed("the model file inspection gave an unreadable answer") from None
-    if kind == "unsafe":
-        raise UnsafeArtifact(types)
-    if kind == "content":
-        raise UnsafeContent(message)
-    raise MalformedArtifact(message)
 
 
 def load_model(data: bytes, *, expected_sha256: str, extra_trusted: Sequence[str] = ()) -> Any:
@@ -250,7 +198,7 @@ def _malformed_on_error(what: str) -> Iterator[None]:
     except MemoryError:
         raise
     except Exception as exc:
-        raise MalformedArtifact(f"{what}: {_describe(exc)}") from None
+        raise MalformedArtifact(f"{what}: {describe_error(exc)}") from None
 
 
 def _name_mismatch(model_names: list[str], signature_names: list[str]) -> str:
@@ -264,6 +212,6 @@ def _name_mismatch(model_names: list[str], signature_names: list[str]) -> str:
     return "feature names differ: " + "; ".join(differences or ["duplicate names"])
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     text = str(exc).strip()[:MAX_MESSAGE_CHARS]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -20,9 +20,9 @@ from services.registry.entrypoints.routes import router
 from services.registry.service_layer.versions import ArtifactInspector
 from services.registry.settings import RegistrySettings
 from shared.artifact_archive import ArchiveLimits
+from shared.artifact_inspection import inspect_artifact_isolated
 from shared.http_api import BodySizeLimit, install_error_handlers
 from shared.kafka.publisher import Publisher
-from shared.model_files import inspect_artifact_isolated
 from shared.sandbox import SandboxLimits
 from shared.telemetry import configure_tracing
 

@@ -15,6 +15,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from shared.model_files import dump_model
@@ -143,3 +144,27 @@ def tree_with_child_outside() -> bytes:
     nodes["left_child"][0] = 10**9
     model.tree_.__setstate__(state | {"nodes": nodes})
     return dump_model(model)
+
+
+def svc_with_overstated_support_count() -> bytes:
+    """An iris SVC (species labels) whose per-class support counts run past its vectors.
+
+    The counts still sum to the number of support vectors, which is all scikit-learn
+    checks; libsvm walks its arrays by them and reads far out of bounds on predict.
+    """
+    iris = load_iris()
+    labels = [str(iris.target_names[index]) for index in iris.target]
+    model = SVC().fit(iris.data, labels)
+    total = len(model.support_vectors_)
+    members = _members_of(dump_model(model))
+    schema = json.loads(members["schema.json"])
+    counts = np.array([10**8, total - 10**8 - 1, 1], dtype=np.int32)
+    array = io.BytesIO()
+    np.save(array, counts, allow_pickle=False)
+    members[schema["content"]["content"]["_n_support"]["file"]] = array.getvalue()
+    return _zip(members)
+
+
+def _members_of(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}

@@ -36,7 +36,6 @@ from shared.artifact_archive import ArchiveLimits
 from shared.model_files import (
     ArtifactInfo,
     ArtifactIntegrityError,
-    InspectionFailed,
     MalformedArtifact,
     ModelFileError,
     UnsafeArtifact,
@@ -44,11 +43,9 @@ from shared.model_files import (
     check_compatible,
     dump_model,
     inspect_artifact,
-    inspect_artifact_isolated,
     load_model,
     sha256_hex,
 )
-from shared.sandbox import SandboxLimits
 from shared.signature import FeatureSpec, InputSignature, infer_signature
 from shared.tabular import parse_csv
 from shared.trusted_types import SUPPORT_TYPES
@@ -286,28 +283,6 @@ def test_neighbour_index_pointing_outside_its_rows_is_refused() -> None:
 
     with pytest.raises(UnsafeContent, match="points outside its rows"):
         inspect_artifact(dump_model(model))
-
-
-def test_isolated_inspection_answers_like_the_in_process_one(tmp_path: Path) -> None:
-    data = dump_model(_iris_model())
-    marker = tmp_path / "code-ran"
-
-    assert inspect_artifact_isolated(data) == inspect_artifact(data)
-    with pytest.raises(UnsafeArtifact) as refused:
-        inspect_artifact_isolated(npz_unpickling_attack(tmp_path, marker))
-    assert "numpy.lib._npyio_impl.NpzFile" in refused.value.types
-    with pytest.raises(UnsafeContent, match="child outside the tree"):
-        inspect_artifact_isolated(tree_with_child_outside())
-    with pytest.raises(MalformedArtifact, match="not a skops model file"):
-        inspect_artifact_isolated(b"not a zip")
-    assert not marker.exists()
-
-
-def test_isolated_inspection_is_refused_when_it_exceeds_its_memory() -> None:
-    data = zip_bomb(dump_model(_iris_model()), 300 * 1024 * 1024)
-
-    with pytest.raises(InspectionFailed, match=r"needed more than \d+ bytes of memory"):
-        inspect_artifact_isolated(data, limits=SandboxLimits(memory_bytes=128 * 1024 * 1024))
 
 
 def test_valid_zip_with_broken_content_is_malformed() -> None:

@@ -21,14 +21,15 @@ from services.registry.service_layer.errors import (
     NotFound,
 )
 from services.registry.service_layer.models import Task
+from shared.artifact_inspection import TrialInput, trial_rows
 from shared.contracts import ModelEvent
 from shared.model_files import ArtifactInfo, ModelFileError, check_compatible, sha256_hex
 from shared.profile import build_profile
 from shared.signature import infer_signature
 from shared.tabular import InvalidDataset, parse_csv
 
-ArtifactInspector = Callable[[bytes], ArtifactInfo]
-"""Reads an uploaded model file under the trust rules (isolated in a child in the service)."""
+ArtifactInspector = Callable[[bytes, TrialInput], ArtifactInfo]
+"""Reads an uploaded model file under the trust rules and predicts the trial rows with it."""
 
 _TASK_OF_ESTIMATOR = {"classifier": "classification", "regressor": "regression"}
 
@@ -82,9 +83,10 @@ def register_version(
             f"the uploaded bytes hash to {artifact_sha256}"
         )
     try:
-        info = inspect_artifact(artifact)
         data = parse_csv(dataset)
         signature = infer_signature(data, target=metadata.target, task=_task(model))
+        rows = trial_rows(data.rows(), data.row_count)
+        info = inspect_artifact(artifact, TrialInput(signature=signature, rows=rows))
     except (ModelFileError, InvalidDataset) as error:
         raise InvalidInput(str(error)) from None
     problems = check_compatible(info, signature)

@@ -12,6 +12,7 @@ from tests.integration.registry.conftest import Registry
 from tests.support.hostile_models import (
     call_on_load,
     npz_unpickling_attack,
+    svc_with_overstated_support_count,
     tree_with_child_outside,
     with_extra_member,
     zip_bomb,
@@ -46,6 +47,10 @@ HOSTILE: dict[str, tuple[Callable[[Path], bytes], str]] = {
     "zip-bomb": (
         lambda _folder: zip_bomb(IRIS.artifact, 64 * 1024 * 1024),
         "bytes uncompressed; at most 33554432 are accepted",
+    ),
+    "svc-support-counts-past-its-vectors": (
+        lambda _folder: svc_with_overstated_support_count(),
+        "crashed with signal SIGSEGV",
     ),
     "tree-outside-nodes": (
         lambda _folder: tree_with_child_outside(),
