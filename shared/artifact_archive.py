@@ -15,6 +15,14 @@ from typing import Any
 
 SCHEMA_MEMBER = "schema.json"
 MAX_LISTED = 10
+LOCAL_HEADER = b"PK\x03\x04"
+END_OF_DIRECTORY = b"PK\x05\x06"
+FILE_LOADERS = frozenset({"NdArrayNode", "SparseMatrixNode"})
+"""skops nodes that read a member; bytes nodes (which could carry anything) are refused."""
+REFUSED_LOADERS = frozenset({"BytesNode", "BytearrayNode"})
+SPARSE_MEMBERS = frozenset(
+    f"{name}.npy" for name in ("data", "indices", "indptr", "format", "shape", "row", "col")
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ def check_archive(data: bytes, limits: ArchiveLimits = ArchiveLimits()) -> None:
     except (zipfile.BadZipFile, ValueError, OSError):
         return
     with archive:
+        _check_nothing_around(data, archive)
         members = archive.infolist()
         if len(members) > limits.max_members:
             raise ArchiveRefused(
@@ -64,7 +73,10 @@ def check_archive(data: bytes, limits: ArchiveLimits = ArchiveLimits()) -> None:
             schema = json.loads(archive.read(SCHEMA_MEMBER))
         except (ValueError, RecursionError, zipfile.BadZipFile, OSError):
             return
-    unreferenced = sorted(set(names) - {SCHEMA_MEMBER} - referenced_members(schema))
+        referenced, sparse = referenced_members(schema)
+        for name in sparse & set(names):
+            _check_sparse_member(archive, name, limits)
+    unreferenced = sorted(set(names) - {SCHEMA_MEMBER} - referenced)
     if unreferenced:
         shown = ", ".join(repr(name[:100]) for name in unreferenced[:MAX_LISTED])
         more = len(unreferenced) - MAX_LISTED
@@ -75,16 +87,49 @@ def check_archive(data: bytes, limits: ArchiveLimits = ArchiveLimits()) -> None:
         )
 
 
-def referenced_members(schema: Any) -> set[str]:
-    """Names of the zip members the skops schema's nodes point at (their `file` field)."""
+def referenced_members(schema: Any) -> tuple[set[str], set[str]]:
+    """Members the schema's file-reading nodes point at, and which of them are sparse."""
     found: set[str] = set()
+    sparse: set[str] = set()
     pending = [schema]
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
-            if "__loader__" in node and isinstance(node.get("file"), str):
+            loader = node.get("__loader__")
+            if loader in REFUSED_LOADERS:
+                raise ArchiveRefused("bytes objects are not accepted in model files")
+            if loader in FILE_LOADERS and isinstance(node.get("file"), str):
                 found.add(node["file"])
+                if loader == "SparseMatrixNode":
+                    sparse.add(node["file"])
             pending.extend(node.values())
         elif isinstance(node, list):
             pending.extend(node)
-    return found
+    return found, sparse
+
+
+def _check_nothing_around(data: bytes, archive: zipfile.ZipFile) -> None:
+    """The zip is the whole file: no prefix (a pickle/zip polyglot) and nothing after it."""
+    first = min((member.header_offset for member in archive.infolist()), default=0)
+    ends_cleanly = data[-22:-18] == END_OF_DIRECTORY and not archive.comment
+    if not data.startswith(LOCAL_HEADER) or first != 0 or not ends_cleanly:
+        raise ArchiveRefused("the model file holds data before or after its zip archive")
+
+
+def _check_sparse_member(archive: zipfile.ZipFile, name: str, limits: ArchiveLimits) -> None:
+    """A sparse matrix is a zip inside the zip: its members are checked like the outer ones."""
+    if archive.getinfo(name).file_size > limits.max_uncompressed_bytes:
+        return  # the outer total already refuses it
+    try:
+        inner = zipfile.ZipFile(io.BytesIO(archive.read(name)))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # skops reports a broken member
+    with inner:
+        inner_names = set(inner.namelist())
+        if not inner_names <= SPARSE_MEMBERS or len(inner_names) != len(inner.infolist()):
+            raise ArchiveRefused(f"the sparse matrix {name[:100]!r} holds unexpected members")
+        declared = sum(member.file_size for member in inner.infolist())
+        if declared > limits.max_uncompressed_bytes:
+            raise ArchiveRefused(
+                f"the sparse matrix {name[:100]!r} declares {declared} bytes uncompressed"
+            )

@@ -95,6 +95,7 @@ def _inspect_in_child(payload: bytes) -> bytes:
         )
         if options["trial"] is not None:
             _try_predicting(estimator, info, options["trial"])
+        del estimator  # so the sandbox's collection frees it before answering
     except UnsafeArtifact as unsafe:
         return json.dumps({"error": "unsafe", "types": unsafe.types}).encode()
     except ModelFileError as error:

@@ -8,13 +8,19 @@ arrays are checked here once a model is loaded and before anything predicts with
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import UnionType
 from typing import Any
 
 import numpy as np
+from scipy import sparse
+from sklearn.ensemble._forest import BaseForest
+from sklearn.ensemble._gb import BaseGradientBoosting
 from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
 from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.neighbors import BallTree, KDTree
+from sklearn.svm._base import BaseLibSVM
 from sklearn.tree import BaseDecisionTree
 from sklearn.tree._tree import Tree
 
@@ -28,18 +34,11 @@ class InvalidModelStructure(ValueError):
 
 
 def check_model_structure(root: object) -> None:
-    """Walk everything the model holds and check every tree and neighbour index in it."""
+    """Walk everything the model holds and check each part compiled code indexes blindly."""
     for item in _reachable(root):
-        if isinstance(item, Tree):
-            _check_tree(item)
-        elif isinstance(item, KDTree | BallTree):
-            _check_binary_tree(item)
-        elif isinstance(item, BaseDecisionTree):
-            _check_tree_width(item)
-        elif isinstance(item, TreePredictor):
-            _check_predictor_layout(item)
-        elif isinstance(item, BaseHistGradientBoosting):
-            _check_boosted_predictors(item)
+        for kind, check in _CHECKS:
+            if isinstance(item, kind):
+                check(item)
 
 
 def _reachable(root: object) -> list[object]:
@@ -93,17 +92,88 @@ def _check_tree(tree: Tree) -> None:
 
 def _check_tree_width(estimator: BaseDecisionTree) -> None:
     tree = getattr(estimator, "tree_", None)
-    width = getattr(estimator, "n_features_in_", None)
-    if isinstance(tree, Tree) and width is not None and tree.n_features > int(width):
+    if not isinstance(tree, Tree):
+        return
+    width = _width(estimator, "a fitted tree")
+    if tree.n_features != width:
         raise InvalidModelStructure(
             f"a tree reads {tree.n_features} features but its estimator takes {width}"
+        )
+
+
+def _width(estimator: object, what: str) -> int:
+    """The number of input columns the estimator checks; refused when it checks none."""
+    width = getattr(estimator, "n_features_in_", None)
+    if not isinstance(width, int | np.integer) or width < 1:
+        raise InvalidModelStructure(f"{what} does not record how many features it takes")
+    return int(width)
+
+
+def _check_ensemble_trees(ensemble: BaseForest | BaseGradientBoosting) -> None:
+    """Forests and boosting hand X to their trees unchecked: every tree must take X's width."""
+    width = _width(ensemble, f"a fitted {type(ensemble).__name__}")
+    trees = getattr(ensemble, "estimators_", None)
+    if isinstance(ensemble, BaseGradientBoosting):
+        expected = (
+            getattr(ensemble, "n_estimators_", None),
+            getattr(ensemble, "n_trees_per_iteration_", None),
+        )
+        if not isinstance(trees, np.ndarray) or trees.dtype != object or trees.shape != expected:
+            raise InvalidModelStructure(
+                "a gradient boosting model's trees do not form its iterations by classes"
+            )
+        trees = trees.ravel().tolist()
+    for tree in trees if isinstance(trees, list) else []:
+        if not isinstance(tree, BaseDecisionTree) or _width(tree, "a tree") != width:
+            raise InvalidModelStructure(
+                f"an ensemble's tree does not take the ensemble's {width} features"
+            )
+
+
+def _check_support_vectors(model: BaseLibSVM) -> None:
+    """libsvm walks its arrays by the per-class support counts without checking them."""
+    if getattr(model, "_sparse", False):
+        raise InvalidModelStructure("support vector models with sparse vectors are refused")
+    counts = np.asarray(getattr(model, "_n_support", []))
+    vectors = np.asarray(getattr(model, "support_vectors_", np.empty((0, 0))))
+    dual = np.asarray(getattr(model, "dual_coef_", np.empty((0, 0))))
+    total = len(vectors)
+    classes = len(getattr(model, "classes_", [])) or 2
+    pairs = classes * (classes - 1) // 2 if hasattr(model, "classes_") else 1
+    if (
+        counts.ndim != 1
+        or np.any(counts < 0)
+        or int(counts.sum()) != total
+        or (hasattr(model, "classes_") and len(counts) != classes)
+        or dual.shape != (max(classes - 1, 1), total)
+        or len(np.asarray(getattr(model, "support_", []))) != total
+        or len(np.asarray(getattr(model, "intercept_", []))) != pairs
+        or vectors.ndim != 2
+        or vectors.shape[1] != _width(model, "a support vector model")
+    ):
+        raise InvalidModelStructure("a support vector model's arrays do not fit together")
+
+
+_COMPRESSED_SPARSE = sparse.csr_matrix | sparse.csc_matrix | sparse.csr_array | sparse.csc_array
+
+
+def _check_sparse(matrix: object) -> None:
+    """Compressed sparse indices are used unchecked by scipy's compiled products."""
+    if isinstance(matrix, _COMPRESSED_SPARSE):
+        try:
+            matrix.check_format(full_check=True)
+        except ValueError as invalid:
+            raise InvalidModelStructure(f"a sparse matrix is inconsistent: {invalid}") from None
+    else:
+        raise InvalidModelStructure(
+            f"sparse matrices in {type(matrix).__name__} format are refused (CSR or CSC only)"
         )
 
 
 def _check_binary_tree(index: KDTree | BallTree) -> None:
     state = index.__getstate__()
     data, order, node_data, node_bounds = state[0], state[1], state[2], state[3]
-    levels, node_count = int(state[5]), int(state[6])
+    levels, node_count, metric = int(state[5]), int(state[6]), state[11]
     rows = len(data)
     if not np.array_equal(np.sort(order), np.arange(rows)):
         raise InvalidModelStructure("a neighbour index does not order exactly its own rows")
@@ -114,6 +184,22 @@ def _check_binary_tree(index: KDTree | BallTree) -> None:
     start, end = node_data["idx_start"], node_data["idx_end"]
     if np.any(start < 0) or np.any(end > rows) or np.any(start > end):
         raise InvalidModelStructure("a neighbour index node points outside its rows")
+    # A query descends from node i to 2i+1 and 2i+2 until a leaf: the last level must be.
+    inner = np.flatnonzero(node_data["is_leaf"] == 0)
+    if np.any(2 * inner + 2 >= node_count):
+        raise InvalidModelStructure("a neighbour index has inner nodes on its last level")
+    _check_metric_size(metric, data.shape[1])
+
+
+def _check_metric_size(metric: object, width: int) -> None:
+    """Metrics with per-feature parameters size their buffers from them, not from the data."""
+    state: Any = metric.__getstate__()
+    _, vector, matrix = state[:3]
+    name = type(metric).__name__
+    if name.startswith("Mahalanobis") and np.shape(matrix) != (width, width):
+        raise InvalidModelStructure("a Mahalanobis metric's matrix does not match the features")
+    if name.startswith(("SEuclidean", "Minkowski")) and np.size(vector) not in (1, width):
+        raise InvalidModelStructure(f"a {name} metric's weights do not match the features")
 
 
 def _check_predictor_layout(predictor: TreePredictor) -> None:
@@ -135,9 +221,7 @@ def _check_predictor_layout(predictor: TreePredictor) -> None:
 
 def _check_boosted_predictors(model: BaseHistGradientBoosting) -> None:
     """Node indices of every boosted tree, against the model's width and bitsets."""
-    width = getattr(model, "n_features_in_", None)
-    if width is None:
-        return
+    width = _width(model, "a fitted histogram gradient boosting model")
     binner = getattr(model, "_bin_mapper", None)
     categorical = getattr(binner, "is_categorical_", None)
     if categorical is not None and len(categorical) != int(width):
@@ -165,3 +249,15 @@ def _check_boosted_predictors(model: BaseHistGradientBoosting) -> None:
         bitsets = min(len(predictor.raw_left_cat_bitsets), len(predictor.binned_left_cat_bitsets))
         if np.any(nodes["bitset_idx"][on_category] >= bitsets):
             raise InvalidModelStructure("a boosted tree points at a category set it lacks")
+
+
+_CHECKS: tuple[tuple[type | UnionType, Callable[[Any], None]], ...] = (
+    (Tree, _check_tree),
+    (KDTree | BallTree, _check_binary_tree),
+    (BaseDecisionTree, _check_tree_width),
+    (BaseForest | BaseGradientBoosting, _check_ensemble_trees),
+    (TreePredictor, _check_predictor_layout),
+    (BaseHistGradientBoosting, _check_boosted_predictors),
+    (BaseLibSVM, _check_support_vectors),
+    (sparse.spmatrix | sparse.sparray, _check_sparse),
+)

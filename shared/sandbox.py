@@ -8,6 +8,7 @@ hand the parent code to run.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import resource
 import signal
@@ -47,12 +48,15 @@ def run_limited(
     sender.close()
     try:
         result = _receive(receiver, child, limits, started)
+        child.join(max(limits.wall_seconds - (time.monotonic() - started), 0.0))
     finally:
         receiver.close()
         if child.is_alive():
             child.kill()
         child.join(5.0)
-    if result is None:
+    if result is None or child.exitcode != 0:
+        # A child that answered and then crashed (heap corruption found while freeing) is
+        # not trusted either.
         raise SandboxFailure(_why_no_result(child.exitcode, limits))
     return result
 
@@ -96,6 +100,7 @@ def _child_main(work: Work, payload: bytes, limits: SandboxLimits, sender: Conne
     _apply_limits(limits)
     try:
         result = work(payload)
+        gc.collect()  # frees what the work built, where corrupted memory tends to show
     except MemoryError:
         # The parent learns it from the exit code; the result pipe stays empty.
         sender.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import os
@@ -11,8 +12,16 @@ from typing import Any
 
 import numpy as np
 import skops.io
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris
+from sklearn.ensemble import (
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -168,3 +177,127 @@ def svc_with_overstated_support_count() -> bytes:
 def _members_of(data: bytes) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
+
+
+class CrashingClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Stands for any model whose compiled predict code a file can send astray."""
+
+    def fit(self, features: np.ndarray, target: list[str]) -> CrashingClassifier:
+        self.classes_ = np.array(sorted(set(target)), dtype=object)
+        self.n_features_in_ = features.shape[1]
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        ctypes.string_at(0)  # reads address 0: the process gets SIGSEGV
+        return np.asarray(self.classes_[: len(features)])
+
+
+CRASHING_CLASSIFIER = f"{CrashingClassifier.__module__}.CrashingClassifier"
+
+
+def crashing_classifier() -> bytes:
+    """An iris-shaped classifier that segfaults when it predicts (trusted only by name)."""
+    iris = load_iris()
+    labels = [str(iris.target_names[index]) for index in iris.target]
+    return dump_model(CrashingClassifier().fit(iris.data, labels))
+
+
+def _iris_fit(model: Any) -> Any:
+    features, target = load_iris(return_X_y=True)
+    return model.fit(features, target)
+
+
+def sparse_coefficients_outside_their_shape() -> bytes:
+    """Logistic regression whose sparse coefficients name a column far past the input.
+
+    The sparse node is labelled `scipy.sparse._matrix.spmatrix`, a name skops trusts and
+    only audits (it builds the matrix from the member's own format field).
+    """
+    model = _iris_fit(LogisticRegression(max_iter=500))
+    model.coef_ = sparse.csr_matrix(
+        (np.ones(2), np.array([0, 10**6]), np.array([0, 2, 2, 2])), shape=(3, 4)
+    )
+    members = _members_of(dump_model(model))
+    schema = json.loads(members["schema.json"])
+    schema["content"]["content"]["coef_"] |= {
+        "__class__": "spmatrix",
+        "__module__": "scipy.sparse._matrix",
+    }
+    members["schema.json"] = json.dumps(schema).encode()
+    return _zip(members)
+
+
+def forest_tree_without_width() -> bytes:
+    """A forest whose inner tree no longer says how many features it reads."""
+    model = _iris_fit(RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0))
+    del model.estimators_[0].n_features_in_
+    return dump_model(model)
+
+
+def boosting_with_extra_tree_columns() -> bytes:
+    """Gradient boosting with four trees per iteration where its loss expects one."""
+    features, _ = load_iris(return_X_y=True)
+    model = GradientBoostingRegressor(n_estimators=2, max_depth=1, random_state=0)
+    model.fit(features, features[:, 0])
+    model.estimators_ = np.tile(model.estimators_, (1, 4))
+    return dump_model(model)
+
+
+def histogram_boosting_without_width() -> bytes:
+    """Histogram boosting that no longer says how many features it reads."""
+    model = _iris_fit(HistGradientBoostingClassifier(max_iter=2, random_state=0))
+    del model.n_features_in_
+    return dump_model(model)
+
+
+def mahalanobis_matrix_smaller_than_the_data() -> bytes:
+    """A ball tree whose Mahalanobis metric holds a 1x1 matrix for 4 features."""
+    model = _iris_fit(
+        KNeighborsClassifier(
+            algorithm="ball_tree", metric="mahalanobis", metric_params={"VI": np.eye(4)}
+        )
+    )
+    metric = model._tree.__getstate__()[11]
+    power, vector, _matrix = metric.__getstate__()[:3]
+    metric.__setstate__((power, vector, np.eye(1)))
+    return dump_model(model)
+
+
+def kd_tree_without_leaves() -> bytes:
+    """A KD tree whose every node claims to be inner: queries walk past its node array."""
+    model = _iris_fit(KNeighborsClassifier(algorithm="kd_tree", leaf_size=40))
+    state = list(model._tree.__getstate__())
+    node_data = state[2].copy()
+    node_data["is_leaf"] = 0
+    model._tree.__setstate__((*state[:2], node_data, *state[3:]))
+    return dump_model(model)
+
+
+def with_bytes_attribute(data: bytes, content: bytes) -> bytes:
+    """A genuine model file plus an attribute holding raw bytes (any payload at all)."""
+    members = _members_of(data)
+    schema = json.loads(members["schema.json"])
+    schema["content"]["content"]["notes_"] = {
+        "__class__": "bytes",
+        "__module__": "builtins",
+        "__loader__": "BytesNode",
+        "file": "notes.bin",
+        "__id__": 5550001,
+    }
+    members["schema.json"] = json.dumps(schema).encode()
+    members["notes.bin"] = content
+    return _zip(members)
+
+
+def sparse_matrix_with_a_hidden_member() -> bytes:
+    """A sparse coefficient member whose own zip carries one more member than scipy writes."""
+    model = _iris_fit(LogisticRegression(max_iter=500))
+    model.coef_ = sparse.csr_matrix(model.coef_)
+    members = _members_of(dump_model(model))
+    schema = json.loads(members["schema.json"])
+    name = schema["content"]["content"]["coef_"]["file"]
+    inner = io.BytesIO(members[name])
+    with zipfile.ZipFile(inner, "a") as archive:
+        archive.writestr("hidden.npy", b"payload")
+    members[name] = inner.getvalue()
+    return _zip(members)

@@ -30,8 +30,9 @@ from shared.sandbox import SandboxLimits
 from shared.signature import infer_signature
 from shared.tabular import parse_csv
 from tests.support.hostile_models import (
+    CRASHING_CLASSIFIER,
+    crashing_classifier,
     npz_unpickling_attack,
-    svc_with_overstated_support_count,
     tree_with_child_outside,
     zip_bomb,
 )
@@ -73,11 +74,17 @@ def test_isolated_inspection_is_refused_when_it_exceeds_its_memory() -> None:
 
 
 def test_a_model_that_crashes_on_its_own_data_is_refused_and_the_caller_survives() -> None:
-    hostile = svc_with_overstated_support_count()
-    assert inspect_artifact(hostile).classes == ["setosa", "versicolor", "virginica"]
+    """Whatever the checks miss and crashes on predict is caught by the trial."""
+    hostile = crashing_classifier()
+    trusting = [CRASHING_CLASSIFIER]
+    assert inspect_artifact(hostile, extra_trusted=trusting).classes == [
+        "setosa",
+        "versicolor",
+        "virginica",
+    ]
 
     with pytest.raises(InspectionFailed, match="crashed with signal SIGSEGV"):
-        inspect_artifact_isolated(hostile, _trial(IRIS.dataset))
+        inspect_artifact_isolated(hostile, _trial(IRIS.dataset), extra_trusted=trusting)
 
     assert inspect_artifact_isolated(IRIS.artifact, _trial(IRIS.dataset)).n_features_in == 4
 

@@ -7,6 +7,7 @@ import os
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,18 @@ from shared.signature import FeatureSpec, InputSignature, infer_signature
 from shared.tabular import parse_csv
 from shared.trusted_types import SUPPORT_TYPES
 from tests.support.hostile_models import (
+    boosting_with_extra_tree_columns,
     call_on_load,
+    forest_tree_without_width,
+    histogram_boosting_without_width,
+    kd_tree_without_leaves,
+    mahalanobis_matrix_smaller_than_the_data,
     npz_unpickling_attack,
+    sparse_coefficients_outside_their_shape,
+    sparse_matrix_with_a_hidden_member,
+    svc_with_overstated_support_count,
     tree_with_child_outside,
+    with_bytes_attribute,
     with_extra_member,
     zip_bomb,
 )
@@ -428,3 +438,45 @@ def test_boosted_trees_load_and_a_child_outside_is_refused() -> None:
     model._predictors[2][0].nodes["feature_idx"][0] = 4
     with pytest.raises(UnsafeContent, match="splits on a feature outside the model's 4"):
         inspect_artifact(dump_model(model))
+
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (sparse_coefficients_outside_their_shape, "a sparse matrix is inconsistent"),
+        (forest_tree_without_width, "a tree does not record how many features it takes"),
+        (boosting_with_extra_tree_columns, "trees do not form its iterations by classes"),
+        (histogram_boosting_without_width, "does not record how many features it takes"),
+        (mahalanobis_matrix_smaller_than_the_data, "Mahalanobis metric's matrix"),
+        (kd_tree_without_leaves, "inner nodes on its last level"),
+        (svc_with_overstated_support_count, "support vector model's arrays do not fit"),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_arrays_that_send_compiled_predict_code_astray_are_refused(
+    build: Callable[[], bytes], reason: str
+) -> None:
+    data = build()
+
+    with pytest.raises(UnsafeContent, match=re.escape(reason)):
+        inspect_artifact(data)
+    with pytest.raises(UnsafeContent, match=re.escape(reason)):
+        load_model(data, expected_sha256=sha256_hex(data))
+
+
+def test_a_model_file_is_nothing_but_its_zip() -> None:
+    data = dump_model(_iris_model())
+    commented = io.BytesIO(data)
+    with zipfile.ZipFile(commented, "a") as archive:
+        archive.comment = b"trailing"
+
+    for polyglot in (b"\x80\x04payload." + data, data + b"trailing", commented.getvalue()):
+        with pytest.raises(UnsafeContent, match="data before or after its zip archive"):
+            inspect_artifact(polyglot)
+
+
+def test_bytes_attributes_and_hidden_sparse_members_are_refused() -> None:
+    with pytest.raises(UnsafeContent, match="bytes objects are not accepted"):
+        inspect_artifact(with_bytes_attribute(dump_model(_iris_model()), b"\x80\x04anything"))
+    with pytest.raises(UnsafeContent, match="holds unexpected members"):
+        inspect_artifact(sparse_matrix_with_a_hidden_member())

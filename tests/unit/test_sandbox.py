@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import multiprocessing.util
 import os
 import time
 
@@ -81,3 +82,28 @@ def test_a_crash_is_reported_and_the_caller_survives() -> None:
 def test_an_oversized_answer_is_refused() -> None:
     with pytest.raises(SandboxFailure, match="answered more than"):
         run_limited(answer_too_much, b"", LIMITS)
+
+
+def crash_when_collected(_payload: bytes) -> bytes:
+    class Corrupt:
+        def __del__(self) -> None:
+            ctypes.string_at(0)
+
+    cycle: list[object] = [Corrupt()]
+    cycle.append(cycle)
+    return b"looks fine"
+
+
+def crash_on_exit(_payload: bytes) -> bytes:
+    multiprocessing.util.Finalize(None, ctypes.string_at, args=(0,), exitpriority=0)
+    return b"looks fine"
+
+
+def test_what_the_work_leaves_behind_is_freed_before_it_answers() -> None:
+    with pytest.raises(SandboxFailure, match="crashed with signal SIGSEGV"):
+        run_limited(crash_when_collected, b"", LIMITS)
+
+
+def test_a_child_that_crashes_after_answering_is_not_believed() -> None:
+    with pytest.raises(SandboxFailure, match="crashed with signal SIGSEGV"):
+        run_limited(crash_on_exit, b"", LIMITS)

@@ -50,7 +50,7 @@ HOSTILE: dict[str, tuple[Callable[[Path], bytes], str]] = {
     ),
     "svc-support-counts-past-its-vectors": (
         lambda _folder: svc_with_overstated_support_count(),
-        "crashed with signal SIGSEGV",
+        "a support vector model's arrays do not fit together",
     ),
     "tree-outside-nodes": (
         lambda _folder: tree_with_child_outside(),
