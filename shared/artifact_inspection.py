@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from shared.artifact_archive import ArchiveLimits
@@ -35,6 +36,7 @@ from shared.signature import InputSignature
 
 FeatureRow = Mapping[str, float | int | str | bool | None]
 MAX_TRIAL_ROWS = 256
+TRIAL_BATCH_ROWS = 2048
 
 
 class InspectionFailed(ModelFileError):
@@ -108,7 +110,11 @@ def _try_predicting(estimator: Any, info: ArtifactInfo, trial: dict[str, Any]) -
     signature = InputSignature.model_validate(trial["signature"])
     if check_compatible(info, signature):
         return  # the registry reports why the two do not fit; predicting proves nothing
-    matrix = signature.to_matrix(trial["rows"])
+    distinct = signature.to_matrix(trial["rows"])
+    if not len(distinct):
+        return
+    # As many rows as a worker's largest batch, so memory and time are tried at that size.
+    matrix = distinct[np.arange(TRIAL_BATCH_ROWS) % len(distinct)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
+from sklearn.ensemble import StackingClassifier, StackingRegressor
 from sklearn.ensemble._forest import BaseForest
 from sklearn.ensemble._gb import BaseGradientBoosting
 from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
 from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-from sklearn.neighbors import BallTree, KDTree
+from sklearn.neighbors import BallTree, KDTree, KNeighborsClassifier, RadiusNeighborsClassifier
 from sklearn.svm._base import BaseLibSVM
 from sklearn.tree import BaseDecisionTree
 from sklearn.tree._tree import Tree
@@ -27,6 +28,7 @@ from sklearn.tree._tree import Tree
 MAX_OBJECTS_VISITED = 1_000_000
 TREE_LEAF = -1
 BITSET_WORDS = 8
+STACKABLE_METHODS = frozenset({"predict", "predict_proba", "decision_function"})
 
 
 class InvalidModelStructure(ValueError):
@@ -150,11 +152,39 @@ def _check_support_vectors(model: BaseLibSVM) -> None:
         or len(np.asarray(getattr(model, "intercept_", []))) != pairs
         or vectors.ndim != 2
         or vectors.shape[1] != _width(model, "a support vector model")
+        or len(np.asarray(getattr(model, "_probA", []))) not in (0, pairs)
+        or len(np.asarray(getattr(model, "_probB", []))) != len(getattr(model, "_probA", []))
     ):
         raise InvalidModelStructure("a support vector model's arrays do not fit together")
 
 
 _COMPRESSED_SPARSE = sparse.csr_matrix | sparse.csc_matrix | sparse.csr_array | sparse.csc_array
+
+
+def _check_neighbour_labels(model: KNeighborsClassifier | RadiusNeighborsClassifier) -> None:
+    """Neighbour voting adds to class_scores[_y[neighbour]] in compiled code, unchecked."""
+    fitted = np.asarray(getattr(model, "_fit_X", np.empty((0, 0))))
+    labels = np.asarray(getattr(model, "_y", np.empty(0)))
+    classes = getattr(model, "classes_", [])
+    per_output = classes if getattr(model, "outputs_2d_", False) else [classes]
+    width = _width(model, "a fitted neighbours classifier")
+    if fitted.ndim != 2 or fitted.shape[1] != width:
+        raise InvalidModelStructure("a neighbours model's points do not have its width")
+    if labels.dtype.kind not in "iu" or len(labels) != len(fitted):
+        raise InvalidModelStructure("a neighbours model's labels do not match its points")
+    columns = labels.reshape(len(labels), -1)
+    if columns.shape[1] != len(per_output):
+        raise InvalidModelStructure("a neighbours model's labels do not match its outputs")
+    for column, known in zip(columns.T, per_output, strict=True):
+        if len(column) and (column.min() < 0 or column.max() >= len(known)):
+            raise InvalidModelStructure("a neighbours model's label is not one of its classes")
+
+
+def _check_stacking(model: StackingClassifier | StackingRegressor) -> None:
+    """Stacking calls each method named in the file on its estimators."""
+    methods = getattr(model, "stack_method_", [])
+    if any(method not in STACKABLE_METHODS for method in methods):
+        raise InvalidModelStructure("a stacking model names a method it may not call")
 
 
 def _check_sparse(matrix: object) -> None:
@@ -179,7 +209,12 @@ def _check_binary_tree(index: KDTree | BallTree) -> None:
         raise InvalidModelStructure("a neighbour index does not order exactly its own rows")
     if levels < 1 or levels > 64 or node_count != 2**levels - 1:
         raise InvalidModelStructure("a neighbour index has an inconsistent number of nodes")
-    if len(node_data) != node_count or node_bounds.shape[1:] != (node_count, data.shape[1]):
+    bound_rows = 2 if isinstance(index, KDTree) else 1  # lower and upper, or centroids
+    if len(node_data) != node_count or node_bounds.shape != (
+        bound_rows,
+        node_count,
+        data.shape[1],
+    ):
         raise InvalidModelStructure("a neighbour index's node arrays do not match its size")
     start, end = node_data["idx_start"], node_data["idx_end"]
     if np.any(start < 0) or np.any(end > rows) or np.any(start > end):
@@ -226,7 +261,10 @@ def _check_boosted_predictors(model: BaseHistGradientBoosting) -> None:
     categorical = getattr(binner, "is_categorical_", None)
     if categorical is not None and len(categorical) != int(width):
         raise InvalidModelStructure("the binner's categorical flags do not match the features")
-    for known in getattr(binner, "known_categories", None) or []:
+    known_categories = getattr(binner, "known_categories", None) or []
+    if known_categories and len(known_categories) != width:
+        raise InvalidModelStructure("the binner's known categories do not match the features")
+    for known in known_categories:
         # Each known category sets a bit in a 256-bit set, unchecked.
         if known is not None and np.any((np.asarray(known) < 0) | (np.asarray(known) >= 256)):
             raise InvalidModelStructure("a known category is outside 0..255")
@@ -246,6 +284,9 @@ def _check_boosted_predictors(model: BaseHistGradientBoosting) -> None:
                 f"a boosted tree splits on a feature outside the model's {width}"
             )
         on_category = split[nodes["is_categorical"][split] != 0]
+        flags = np.zeros(width, dtype=bool) if categorical is None else np.asarray(categorical)
+        if not np.all(flags.astype(bool)[nodes["feature_idx"][on_category]]):
+            raise InvalidModelStructure("a boosted tree splits by category on a numeric feature")
         bitsets = min(len(predictor.raw_left_cat_bitsets), len(predictor.binned_left_cat_bitsets))
         if np.any(nodes["bitset_idx"][on_category] >= bitsets):
             raise InvalidModelStructure("a boosted tree points at a category set it lacks")
@@ -260,4 +301,6 @@ _CHECKS: tuple[tuple[type | UnionType, Callable[[Any], None]], ...] = (
     (BaseHistGradientBoosting, _check_boosted_predictors),
     (BaseLibSVM, _check_support_vectors),
     (sparse.spmatrix | sparse.sparray, _check_sparse),
+    (KNeighborsClassifier | RadiusNeighborsClassifier, _check_neighbour_labels),
+    (StackingClassifier | StackingRegressor, _check_stacking),
 )

@@ -19,8 +19,10 @@ from sklearn.ensemble import (
     GradientBoostingRegressor,
     HistGradientBoostingClassifier,
     RandomForestClassifier,
+    StackingClassifier,
 )
 from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -187,19 +189,25 @@ class CrashingClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.n_features_in_ = features.shape[1]
         return self
 
+    crash_from_rows: int = 0
+    """Crash for batches of at least this many rows (0: always)."""
+
     def predict(self, features: np.ndarray) -> np.ndarray:
-        ctypes.string_at(0)  # reads address 0: the process gets SIGSEGV
-        return np.asarray(self.classes_[: len(features)])
+        if len(features) >= self.crash_from_rows:
+            ctypes.string_at(0)  # reads address 0: the process gets SIGSEGV
+        return np.asarray(self.classes_[np.zeros(len(features), dtype=int)])
 
 
 CRASHING_CLASSIFIER = f"{CrashingClassifier.__module__}.CrashingClassifier"
 
 
-def crashing_classifier() -> bytes:
+def crashing_classifier(crash_from_rows: int = 0) -> bytes:
     """An iris-shaped classifier that segfaults when it predicts (trusted only by name)."""
     iris = load_iris()
     labels = [str(iris.target_names[index]) for index in iris.target]
-    return dump_model(CrashingClassifier().fit(iris.data, labels))
+    model = CrashingClassifier().fit(iris.data, labels)
+    model.crash_from_rows = crash_from_rows
+    return dump_model(model)
 
 
 def _iris_fit(model: Any) -> Any:
@@ -301,3 +309,19 @@ def sparse_matrix_with_a_hidden_member() -> bytes:
         archive.writestr("hidden.npy", b"payload")
     members[name] = inner.getvalue()
     return _zip(members)
+
+
+def neighbours_label_outside_classes() -> bytes:
+    """A neighbours classifier one of whose points votes for a class it does not have."""
+    model = _iris_fit(KNeighborsClassifier(algorithm="brute", metric="manhattan"))
+    model._y[0] = len(model.classes_)
+    return dump_model(model)
+
+
+def stacking_calling_another_method() -> bytes:
+    """A stacking classifier told to call a method of its estimators that is not a predict."""
+    model = _iris_fit(
+        StackingClassifier([("lr", LogisticRegression(max_iter=500)), ("nb", GaussianNB())])
+    )
+    model.stack_method_ = ["predict_proba", "fit"]
+    return dump_model(model)

@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from shared.artifact_inspection import (
+    TRIAL_BATCH_ROWS,
     InspectionFailed,
     TrialInput,
     inspect_artifact_isolated,
@@ -87,6 +88,16 @@ def test_a_model_that_crashes_on_its_own_data_is_refused_and_the_caller_survives
         inspect_artifact_isolated(hostile, _trial(IRIS.dataset), extra_trusted=trusting)
 
     assert inspect_artifact_isolated(IRIS.artifact, _trial(IRIS.dataset)).n_features_in == 4
+
+
+def test_the_trial_predicts_batches_as_large_as_a_workers() -> None:
+    """150 training rows are tried as one batch of 2,048, the size a worker may hand over."""
+    hostile = crashing_classifier(crash_from_rows=TRIAL_BATCH_ROWS)
+
+    with pytest.raises(InspectionFailed, match="crashed with signal SIGSEGV"):
+        inspect_artifact_isolated(
+            hostile, _trial(IRIS.dataset), extra_trusted=[CRASHING_CLASSIFIER]
+        )
 
 
 def test_a_model_that_cannot_predict_its_training_rows_is_malformed() -> None:
