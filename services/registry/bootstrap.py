@@ -18,7 +18,10 @@ from services.registry.entrypoints.dependencies import Container
 from services.registry.entrypoints.routes import router
 from services.registry.settings import RegistrySettings
 from shared.http_api import BodySizeLimit, install_error_handlers
+from shared.jobstore.store import migrate as migrate_jobstore
+from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.kafka.publisher import Publisher
+from shared.rate_limit import RateLimiter
 from shared.telemetry import configure_tracing
 
 BOOTSTRAP_ADMIN = "bootstrap-admin"
@@ -46,8 +49,23 @@ def build_container(settings: RegistrySettings) -> Container:
             poll_seconds=settings.outbox_poll_seconds,
         )
     return Container(
-        settings=settings, engine=engine, store=BlobStore(settings.artifact_dir), relay=relay
+        settings=settings,
+        engine=engine,
+        store=BlobStore(settings.artifact_dir),
+        relay=relay,
+        auth_failures=RateLimiter(
+            rate=settings.auth_failures_per_second, burst=settings.auth_failures_burst
+        ),
+        webhook_secrets=_webhook_secrets(settings),
     )
+
+
+def _webhook_secrets(settings: RegistrySettings) -> WebhookSecretStore | None:
+    """Keys' webhook secrets live in the job store, which the delivery service reads."""
+    if settings.jobs_database_url is None:
+        return None
+    migrate_jobstore(settings.jobs_database_url)
+    return WebhookSecretStore(make_engine(settings.jobs_database_url))
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
@@ -66,6 +84,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             if container.relay is not None:
                 await container.relay.stop()
             container.engine.dispose()
+            if container.webhook_secrets is not None:
+                container.webhook_secrets.engine.dispose()
 
     app = FastAPI(
         title="modelbus registry",
