@@ -20,6 +20,7 @@ from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.adapters.resolver import Resolver, SystemResolver
 from services.delivery.adapters.signing import WebhookSigner
 from services.delivery.adapters.store_thread import StoreThread
+from services.delivery.adapters.subscriber_secrets import CachedSubscriberSecrets
 from services.delivery.domain.backoff import Backoff
 from services.delivery.entrypoints.health import HealthProbes, create_health_app
 from services.delivery.service_layer.delivery import WebhookDelivery
@@ -29,6 +30,7 @@ from services.delivery.service_layer.outcomes import OutcomeRecorder
 from services.delivery.settings import DeliverySettings
 from shared.db import make_engine
 from shared.jobstore.store import JobStore, migrate
+from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.kafka.publisher import Publisher
 from shared.telemetry import configure_tracing
 from shared.topics import PREDICTIONS
@@ -65,6 +67,11 @@ class DeliveryService:
         self.store = JobStore(self.engine)
         self.store_thread = StoreThread()
         self.outcomes = OutcomeRecorder(self.store, self.store_thread.run)
+        self.subscriber_secrets = CachedSubscriberSecrets(
+            WebhookSecretStore(self.engine),
+            ttl_seconds=settings.webhook_secret_cache_seconds,
+            run=self.store_thread.run,
+        )
         self.metrics = DeliveryMetrics()
         self.sender = WebhookSender(
             request_timeout_seconds=settings.request_timeout_seconds,
@@ -110,6 +117,7 @@ class DeliveryService:
             sender=self.sender,
             resolver=self._resolver,
             signer=WebhookSigner(settings.webhook_secret.get_secret_value()),
+            subscriber_secrets=self.subscriber_secrets,
             allowlist=settings.allowlist,
             backoff=Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds),
             max_attempts=settings.max_attempts,

@@ -172,6 +172,7 @@ class JobStore:
                                 body=prediction.model_dump_json().encode(),
                                 attempts_made=job.delivery_attempts if job is not None else 0,
                                 traceparent=traceparent,
+                                owner=job.owner if job is not None else None,
                             )
                         )
                 if job is None:
@@ -229,6 +230,7 @@ class JobStore:
                 body=prediction_body(row.prediction),
                 attempts_made=row.delivery_attempts,
                 traceparent=row.traceparent,
+                owner=row.owner,
             )
             for row in self._claim(DUE_STATUSES, now=now, lease=lease, limit=limit)
         ]
@@ -446,6 +448,7 @@ def _known_jobs_statement(*, lock: bool) -> sa.Select[Any]:
             JOBS.c.delivery_status,
             JOBS.c.next_attempt_at,
             JOBS.c.delivery_attempts,
+            JOBS.c.owner,
         )
         .where(JOBS.c.request_id.in_(bindparam("request_ids", expanding=True)))
         .order_by(JOBS.c.request_id)
@@ -481,6 +484,7 @@ def _claim_statement(*, skip_locked: bool) -> sa.Update:
             JOBS.c.traceparent,
             JOBS.c.last_error,
             JOBS.c.dead_reason,
+            JOBS.c.owner,
         )
     )
 
