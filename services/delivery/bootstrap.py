@@ -145,6 +145,11 @@ class DeliveryService:
             claimed=dispatcher,
             lease=self._lease,
             run=self.store_thread.run,
+            callback_seal_key=(
+                settings.callback_seal_key.get_secret_value().encode()
+                if settings.callback_seal_key is not None
+                else None
+            ),
         )
         consumer = PredictionsConsumer(
             record_predictions,

@@ -34,6 +34,11 @@ class DeliverySettings(ModelbusSettings):
     """How long a subscriber's secrets are reused before the job store is read again: a
     rotation is signed with within this time (the registry's overlap is far longer)."""
 
+    callback_seal_key: SecretStr | None = Field(default=None, min_length=32)
+    """Key the inference workers seal callbacks with (MODELBUS_CALLBACK_SEAL_KEY, the same
+    value). A callback on `predictions` is delivered only if it is the one the gateway
+    recorded for the job or carries a valid seal; unset, only gateway callbacks are."""
+
     webhook_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Host names (`hooks.internal`, `*.corp.example`) and IPs/CIDRs (`127.0.0.1`,
     `10.20.0.0/16`) that may receive webhooks although they are private; comma-separated."""
@@ -122,6 +127,11 @@ class DeliverySettings(ModelbusSettings):
             raise ValueError(
                 "lease_seconds must exceed twice request_timeout_seconds, or a slow attempt "
                 "could be claimed and sent again by another replica"
+            )
+        if self.environment == "production" and self.callback_seal_key is None:
+            raise ValueError(
+                "production needs MODELBUS_CALLBACK_SEAL_KEY (shared with the inference "
+                "workers), or callbacks of requests published straight to Kafka are dropped"
             )
         if self.environment == "production" and self.jobs_database_url.startswith("sqlite"):
             raise ValueError(

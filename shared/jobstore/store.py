@@ -141,10 +141,13 @@ class JobStore:
                 job = known.get(request_id)
                 if job is not None and job.status != "pending":
                     continue  # answered already: the first answer wins
+                # A gateway job keeps the callback the gateway accepted, whatever a record
+                # on `predictions` says; other jobs take the prediction's (the caller
+                # passes only callbacks it trusts, see delivery's ingest).
                 callback_url = (
-                    str(prediction.callback.url)
-                    if prediction.callback is not None
-                    else (job.callback_url if job is not None else None)
+                    job.callback_url
+                    if job is not None
+                    else (str(prediction.callback.url) if prediction.callback is not None else None)
                 )
                 traceparent = (traceparents or {}).get(request_id) or (
                     job.traceparent if job is not None else None

@@ -133,7 +133,11 @@ class InferenceWorker:
         self._deployment_sync = deployment_sync
         self._requests_topic = settings.topic(REQUESTS.name)
         self._dead_letters_topic = settings.topic(DEAD_LETTERS.name)
-        self._encoder = PredictionEncoder(topic=settings.topic(PREDICTIONS.name))
+        seal_key = settings.callback_seal_key
+        self._encoder = PredictionEncoder(
+            topic=settings.topic(PREDICTIONS.name),
+            callback_seal_key=seal_key.get_secret_value().encode() if seal_key else None,
+        )
         self._exactly_once = settings.delivery_mode == "exactly-once"
         self._client_id = f"{settings.kafka_client_id}-inference-{settings.worker_instance}"
         self._consumer: AIOKafkaConsumer | None = None
