@@ -247,6 +247,7 @@ def topics_create(
             settings.kafka_bootstrap,
             prefix=settings.topic_prefix,
             partitions_override=partitions,
+            security=settings.kafka_security,
         )
     )
     for outcome in outcomes:

@@ -107,7 +107,10 @@ class DeliveryService:
         configure_tracing("delivery", settings)
         await asyncio.to_thread(migrate, settings.jobs_database_url)
         publisher = Publisher(
-            settings.kafka_bootstrap, source="delivery", topic_prefix=settings.topic_prefix
+            settings.kafka_bootstrap,
+            source="delivery",
+            topic_prefix=settings.topic_prefix,
+            security=settings.kafka_security,
         )
         self._publisher = publisher
         await publisher.start()
@@ -159,6 +162,7 @@ class DeliveryService:
             client_id=f"{settings.kafka_client_id}-delivery",
             max_records=settings.consume_max_records,
             offset_reset=settings.consumer_offset_reset,
+            security=settings.kafka_security,
         )
         self.dispatcher, self.consumer = dispatcher, consumer
         await consumer.start()

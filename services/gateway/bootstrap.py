@@ -79,7 +79,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         catalog = RegistryCatalog(catalog_http, ttl=settings.signature_cache_seconds)
         publisher = BackgroundPublisher(
             lambda: Publisher(
-                settings.kafka_bootstrap, source="gateway", topic_prefix=settings.topic_prefix
+                settings.kafka_bootstrap,
+                source="gateway",
+                topic_prefix=settings.topic_prefix,
+                security=settings.kafka_security,
             )
         )
         listener = signature_invalidator(
@@ -88,6 +91,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             client_id=f"{settings.kafka_client_id}-gateway-model-events",
             invalidate=catalog.invalidate,
             invalidate_all=catalog.invalidate_all,
+            security=settings.kafka_security,
         )
         jobs = ThreadedJobStore(engine)
         app.state.container = Container(

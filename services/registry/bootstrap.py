@@ -44,7 +44,10 @@ def build_container(settings: RegistrySettings) -> Container:
         relay = OutboxRelay(
             engine,
             lambda: Publisher(
-                settings.kafka_bootstrap, source="registry", topic_prefix=settings.topic_prefix
+                settings.kafka_bootstrap,
+                source="registry",
+                topic_prefix=settings.topic_prefix,
+                security=settings.kafka_security,
             ),
             poll_seconds=settings.outbox_poll_seconds,
         )

@@ -27,6 +27,8 @@ _FETCH_TIMEOUT_S = 900.0
 _START_TIMEOUT_S = 180.0
 _STOP_TIMEOUT_S = 90.0
 _START_ATTEMPTS = 3
+SASL_USERNAME = "modelbus-tests"
+SASL_PASSWORD = "scram-password-for-tests"
 
 
 class KafkaBrokerError(RuntimeError):
@@ -66,6 +68,10 @@ class KafkaBroker:
     bootstrap: str
     data_dir: Path | None
     start_seconds: float
+    sasl_bootstrap: str | None = None
+    """A second listener (SASL_PLAINTEXT, SCRAM-SHA-256) for clients that authenticate."""
+    sasl_username: str = SASL_USERNAME
+    sasl_password: str = SASL_PASSWORD
 
     @property
     def external(self) -> bool:
@@ -95,7 +101,7 @@ class KafkaBroker:
         data_dir = data_dir.resolve()
         last: subprocess.CompletedProcess[str] | None = None
         for _ in range(_START_ATTEMPTS):
-            port, controller_port = free_ports(2)
+            port, controller_port, sasl_port = free_ports(3)
             started_at = time.monotonic()
             proc = _run(
                 [
@@ -104,6 +110,12 @@ class KafkaBroker:
                     str(port),
                     "--controller-port",
                     str(controller_port),
+                    "--sasl-port",
+                    str(sasl_port),
+                    "--sasl-user",
+                    SASL_USERNAME,
+                    "--sasl-password",
+                    SASL_PASSWORD,
                     "--data-dir",
                     str(data_dir),
                     "--owner-pid",
@@ -113,7 +125,12 @@ class KafkaBroker:
             )
             elapsed = time.monotonic() - started_at
             if proc.returncode == 0:
-                return cls(bootstrap=f"127.0.0.1:{port}", data_dir=data_dir, start_seconds=elapsed)
+                return cls(
+                    bootstrap=f"127.0.0.1:{port}",
+                    data_dir=data_dir,
+                    start_seconds=elapsed,
+                    sasl_bootstrap=f"127.0.0.1:{sasl_port}",
+                )
             last = proc
             # Another process may have grabbed a port between our probe and the bind.
             if "Address already in use" not in proc.stderr + proc.stdout:

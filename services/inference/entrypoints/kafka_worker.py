@@ -280,6 +280,7 @@ class InferenceWorker:
             linger_ms=settings.linger_ms,
             max_batch_size=settings.producer_max_batch_bytes,
             **options,
+            **settings.kafka_security.client_options(),
         )
 
     def _make_consumer(self) -> AIOKafkaConsumer:
@@ -294,6 +295,7 @@ class InferenceWorker:
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(settings.session_timeout_ms // 3, 100),
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **settings.kafka_security.client_options(),
         )
 
     # -- one batch -------------------------------------------------------------------------
