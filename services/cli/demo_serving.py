@@ -73,11 +73,12 @@ def _inputs(rng: np.random.Generator) -> dict[str, float]:
 
 
 async def _watch_predictions(
-    bootstrap: str, topic: str, tally: Tally, expected: int, stop: asyncio.Event
+    settings: ModelbusSettings, topic: str, tally: Tally, expected: int, stop: asyncio.Event
 ) -> None:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=settings.kafka_bootstrap,
+        **settings.kafka_security.client_options(),
         group_id=f"demo-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="latest",
     )
@@ -137,10 +138,15 @@ async def _send_through_gateway(
 
 
 async def _send_to_kafka(
-    bootstrap: str, topic: str, callback: str, count: int, tally: Tally
+    settings: ModelbusSettings, topic: str, callback: str, count: int, tally: Tally
 ) -> None:
     rng = np.random.default_rng(2)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        **settings.kafka_security.client_options(),
+    )
     await producer.start()
     try:
         pending = []
@@ -185,17 +191,13 @@ async def run_serving(
     )
     ready = asyncio.Event()
     watcher = asyncio.create_task(
-        _watch_predictions(
-            settings.kafka_bootstrap, settings.topic(PREDICTIONS.name), tally, total, ready
-        )
+        _watch_predictions(settings, settings.topic(PREDICTIONS.name), tally, total, ready)
     )
     await asyncio.wait_for(ready.wait(), timeout=30)
     started = time.time()
     await asyncio.gather(
         _send_through_gateway(gateway_url, gateway_key, callback, http_count, tally),
-        _send_to_kafka(
-            settings.kafka_bootstrap, settings.topic(REQUESTS.name), callback, kafka_count, tally
-        ),
+        _send_to_kafka(settings, settings.topic(REQUESTS.name), callback, kafka_count, tally),
     )
     sent = len(tally.sent_at)
     deadline = time.monotonic() + 120
