@@ -115,7 +115,8 @@ def run_demo(registry_url: str, gateway_url: str, *, http_count: int, kafka_coun
     ) as admin:
         publisher_key = admin.create_api_key(f"data-scientist-{suffix}", "publisher")
         approver_key = admin.create_api_key(f"ml-lead-{suffix}", "approver")
-        app_key = admin.create_api_key(f"shop-frontend-{suffix}", "client")
+        app = admin.issue_api_key(f"shop-frontend-{suffix}", "client")
+        app_key = app["key"]
     x_train, x_test, y_train, y_test, dataset = _training_data()
     commit = _git_commit()
     with (
@@ -180,7 +181,16 @@ def run_demo(registry_url: str, gateway_url: str, *, http_count: int, kafka_coun
         run_serving(
             gateway_url=gateway_url,
             gateway_key=app_key,
-            webhook_secret=_stack_secret("MODELBUS_WEBHOOK_SECRET", "webhook-secret"),
+            # The shop's own secret signs its gateway jobs; the default one the jobs
+            # published straight to Kafka (they have no subscriber).
+            webhook_secrets=[
+                secret
+                for secret in (
+                    app["webhook_secret"],
+                    _stack_secret("MODELBUS_WEBHOOK_SECRET", "webhook-secret"),
+                )
+                if secret
+            ],
             http_count=http_count,
             kafka_count=kafka_count,
         )

@@ -47,13 +47,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start_receiver(secret: str, tally: Tally) -> tuple[uvicorn.Server, int, Any]:
+def _start_receiver(secrets: list[str], tally: Tally) -> tuple[uvicorn.Server, int, Any]:
     def on_delivery(payload: dict[str, Any]) -> None:
         with tally.lock:
             tally.delivered_at.setdefault(str(payload["request_id"]), time.time())
 
     port = _free_port()
-    app = create_receiver_app(secret, on_delivery=on_delivery)
+    app = create_receiver_app(secrets, on_delivery=on_delivery)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
@@ -178,11 +178,16 @@ async def _send_to_kafka(
 
 
 async def run_serving(
-    *, gateway_url: str, gateway_key: str, webhook_secret: str, http_count: int, kafka_count: int
+    *,
+    gateway_url: str,
+    gateway_key: str,
+    webhook_secrets: list[str],
+    http_count: int,
+    kafka_count: int,
 ) -> None:
     settings = ModelbusSettings()
     tally = Tally()
-    receiver, port, stats = _start_receiver(webhook_secret, tally)
+    receiver, port, stats = _start_receiver(webhook_secrets, tally)
     callback = f"http://127.0.0.1:{port}/hooks/iris"
     total = http_count + kafka_count
     say(
