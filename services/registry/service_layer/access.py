@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from services.registry.service_layer.errors import (
 from shared.contracts.base import utc_now
 from shared.jobstore.webhook_secrets import IssuedSecret, WebhookSecretStore
 
+log = logging.getLogger(__name__)
 NAME_PATTERN = r"^[A-Za-z0-9._@-]+$"
 
 
@@ -91,7 +93,16 @@ def create_key(
         raise Conflict(str(error)) from None
     key = api_keys.find_key_by_name(session, request.name)
     assert key is not None
-    issued = secrets.rotate(key.name, overlap=overlap) if secrets is not None else None
+    try:
+        issued = secrets.rotate(key.name, overlap=overlap) if secrets is not None else None
+    except Exception:
+        # A key without its secret would have its webhooks signed with the default one.
+        session.delete(key)
+        session.commit()
+        log.exception("issuing a webhook secret failed; the key was not kept")
+        raise Unavailable(
+            "the job store holding webhook secrets did not answer; no key was issued, retry"
+        ) from None
     record_change(
         session,
         actor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,3 +141,26 @@ def test_failed_authentications_are_limited_per_address(tmp_path: Path) -> None:
     assert limited.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(limited.headers["Retry-After"]) <= 2
     assert valid_meanwhile.status_code == 429  # refused before any lookup
+
+
+def test_no_key_is_issued_when_its_webhook_secret_cannot_be_stored(tmp_path: Path) -> None:
+    jobs_dir = tmp_path / "jobs"
+    jobs_dir.mkdir()
+    settings = RegistrySettings(
+        database_url=f"sqlite:///{tmp_path / 'registry.db'}",
+        artifact_dir=tmp_path / "blobs",
+        admin_api_key=ADMIN_KEY,  # type: ignore[arg-type]
+        publish_events=False,
+        jobs_database_url=f"sqlite:///{jobs_dir / 'jobs.db'}",
+    )
+    with TestClient(create_app(settings), headers=_as(ADMIN_KEY)) as client:
+        issued = client.post("/v1/api-keys", json={"name": "with-secret", "role": "client"})
+        with sqlite3.connect(jobs_dir / "jobs.db") as jobs:  # the secrets can no longer be kept
+            jobs.execute("DROP TABLE webhook_secrets")
+        refused = client.post("/v1/api-keys", json={"name": "without", "role": "client"})
+        names = [row["name"] for row in client.get("/v1/api-keys").json()]
+
+    assert issued.status_code == 201 and issued.json()["webhook_secret"].startswith("whsec_")
+    assert refused.status_code == 503, refused.text
+    assert "no key was issued" in refused.json()["error"]["message"]
+    assert "without" not in names and "with-secret" in names
