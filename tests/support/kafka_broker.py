@@ -35,8 +35,11 @@ class KafkaBrokerError(RuntimeError):
     """Raised when kafka.sh cannot fetch, start or stop the broker."""
 
 
-def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run kafka.sh with ``args``; output is captured so failures can quote it."""
+def _run(
+    args: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run kafka.sh with ``args`` (and ``env`` added); output is captured so failures can
+    quote it."""
     try:
         return subprocess.run(
             ["bash", str(KAFKA_SH), *args],
@@ -45,6 +48,7 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             timeout=timeout,
             check=False,
             cwd=REPO_ROOT,
+            env=os.environ | (env or {}),
         )
     except subprocess.TimeoutExpired as exc:
         raise KafkaBrokerError(f"kafka.sh {args[0]} timed out after {timeout:.0f}s") from exc
@@ -114,14 +118,14 @@ class KafkaBroker:
                     str(sasl_port),
                     "--sasl-user",
                     SASL_USERNAME,
-                    "--sasl-password",
-                    SASL_PASSWORD,
                     "--data-dir",
                     str(data_dir),
                     "--owner-pid",
                     str(os.getpid()),
                 ],
                 _START_TIMEOUT_S,
+                # The password goes by environment, not on a command line others can read.
+                env={"MODELBUS_KAFKA_SASL_PASSWORD": SASL_PASSWORD},
             )
             elapsed = time.monotonic() - started_at
             if proc.returncode == 0:
