@@ -119,6 +119,7 @@ def start_delivery(stack: BenchStack, prefix: str, secret: str) -> ServiceProces
             "MODELBUS_KAFKA_BOOTSTRAP": stack.bootstrap,
             "MODELBUS_TOPIC_PREFIX": prefix,
             "MODELBUS_WEBHOOK_SECRET": secret,
+            "MODELBUS_CALLBACK_SEAL_KEY": stack.callback_seal_key,
             "MODELBUS_WEBHOOK_ALLOWLIST": "127.0.0.1",
             "MODELBUS_JOBS_DATABASE_URL": f"sqlite:///{stack.work_dir / f'{prefix}jobs.db'}",
             "MODELBUS_DELIVERY_HEALTH_PORT": str(port),

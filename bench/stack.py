@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import sys
 import time
 import uuid
@@ -48,6 +49,8 @@ class BenchStack:
     services: list[ServiceProcess] = field(default_factory=list)
     profile_dir: Path | None = None
     """Where py-spy samples of the services go during measured windows; None: no sampling."""
+    callback_seal_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """Shared by workers and delivery, which sends webhooks only to sealed callbacks."""
 
     @property
     def bootstrap(self) -> str:
@@ -119,6 +122,7 @@ class BenchStack:
                     "MODELBUS_DELIVERY_MODE": delivery_mode,
                     "MODELBUS_INSTANCE_ID": instance,
                     "MODELBUS_SESSION_TIMEOUT_MS": str(WORKER_SESSION_TIMEOUT_MS),
+                    "MODELBUS_CALLBACK_SEAL_KEY": self.callback_seal_key,
                 }
             )
             worker = self.launch(

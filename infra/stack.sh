@@ -151,6 +151,10 @@ up() {
     "http://127.0.0.1:$REGISTRY_PORT/readyz" "$BIN/modelbus" registry serve
   local webhook_secret
   webhook_secret="$(secret_file webhook-secret "$BIN/modelbus" delivery new-secret)"
+  # Workers seal the callbacks they copy; delivery sends only to sealed or gateway ones.
+  MODELBUS_CALLBACK_SEAL_KEY="$(secret_file callback-seal-key "$BIN/python" -c \
+    'import secrets; print(secrets.token_urlsafe(32))')"
+  export MODELBUS_CALLBACK_SEAL_KEY
   MODELBUS_REGISTRY_API_KEY="$(service_key gateway)" start_service gateway \
     "http://127.0.0.1:$GATEWAY_PORT/readyz" "$BIN/modelbus" gateway serve
   MODELBUS_REGISTRY_API_KEY="$(service_key inference)" start_service inference \

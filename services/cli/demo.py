@@ -76,9 +76,13 @@ def _deployment_line(state: dict[str, Any]) -> str:
     return f"production=v{state['production']} canary={canary} shadow={shadow}"
 
 
-async def _model_events(bootstrap: str, topic: str, since_ms: int) -> list[str]:
+async def _model_events(settings: ModelbusSettings, topic: str, since_ms: int) -> list[str]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        **settings.kafka_security.client_options(),
     )
     await consumer.start()
     lines: list[str] = []
@@ -111,7 +115,8 @@ def run_demo(registry_url: str, gateway_url: str, *, http_count: int, kafka_coun
     ) as admin:
         publisher_key = admin.create_api_key(f"data-scientist-{suffix}", "publisher")
         approver_key = admin.create_api_key(f"ml-lead-{suffix}", "approver")
-        app_key = admin.create_api_key(f"shop-frontend-{suffix}", "reader")
+        app = admin.issue_api_key(f"shop-frontend-{suffix}", "client")
+        app_key = app["key"]
     x_train, x_test, y_train, y_test, dataset = _training_data()
     commit = _git_commit()
     with (
@@ -168,9 +173,7 @@ def run_demo(registry_url: str, gateway_url: str, *, http_count: int, kafka_coun
         number = f" v{row['version']}" if row["version"] else ""
         when, actor = row["created_at"][:19], row["actor"]
         say(f"  {when} {actor:<24} {row['action']}{number}  {row['reason']}")
-    events = asyncio.run(
-        _model_events(settings.kafka_bootstrap, settings.topic(MODEL_EVENTS.name), started_ms)
-    )
+    events = asyncio.run(_model_events(settings, settings.topic(MODEL_EVENTS.name), started_ms))
     say(f"\nmodel-events seen on Kafka during the demo: {len(events)}")
     for line in events:
         say(f"  {line}")
@@ -178,7 +181,16 @@ def run_demo(registry_url: str, gateway_url: str, *, http_count: int, kafka_coun
         run_serving(
             gateway_url=gateway_url,
             gateway_key=app_key,
-            webhook_secret=_stack_secret("MODELBUS_WEBHOOK_SECRET", "webhook-secret"),
+            # The shop's own secret signs its gateway jobs; the default one the jobs
+            # published straight to Kafka (they have no subscriber).
+            webhook_secrets=[
+                secret
+                for secret in (
+                    app["webhook_secret"],
+                    _stack_secret("MODELBUS_WEBHOOK_SECRET", "webhook-secret"),
+                )
+                if secret
+            ],
             http_count=http_count,
             kafka_count=kafka_count,
         )

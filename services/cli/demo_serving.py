@@ -47,13 +47,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start_receiver(secret: str, tally: Tally) -> tuple[uvicorn.Server, int, Any]:
+def _start_receiver(secrets: list[str], tally: Tally) -> tuple[uvicorn.Server, int, Any]:
     def on_delivery(payload: dict[str, Any]) -> None:
         with tally.lock:
             tally.delivered_at.setdefault(str(payload["request_id"]), time.time())
 
     port = _free_port()
-    app = create_receiver_app(secret, on_delivery=on_delivery)
+    app = create_receiver_app(secrets, on_delivery=on_delivery)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
@@ -73,11 +73,12 @@ def _inputs(rng: np.random.Generator) -> dict[str, float]:
 
 
 async def _watch_predictions(
-    bootstrap: str, topic: str, tally: Tally, expected: int, stop: asyncio.Event
+    settings: ModelbusSettings, topic: str, tally: Tally, expected: int, stop: asyncio.Event
 ) -> None:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=settings.kafka_bootstrap,
+        **settings.kafka_security.client_options(),
         group_id=f"demo-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="latest",
     )
@@ -137,10 +138,15 @@ async def _send_through_gateway(
 
 
 async def _send_to_kafka(
-    bootstrap: str, topic: str, callback: str, count: int, tally: Tally
+    settings: ModelbusSettings, topic: str, callback: str, count: int, tally: Tally
 ) -> None:
     rng = np.random.default_rng(2)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        **settings.kafka_security.client_options(),
+    )
     await producer.start()
     try:
         pending = []
@@ -172,11 +178,16 @@ async def _send_to_kafka(
 
 
 async def run_serving(
-    *, gateway_url: str, gateway_key: str, webhook_secret: str, http_count: int, kafka_count: int
+    *,
+    gateway_url: str,
+    gateway_key: str,
+    webhook_secrets: list[str],
+    http_count: int,
+    kafka_count: int,
 ) -> None:
     settings = ModelbusSettings()
     tally = Tally()
-    receiver, port, stats = _start_receiver(webhook_secret, tally)
+    receiver, port, stats = _start_receiver(webhook_secrets, tally)
     callback = f"http://127.0.0.1:{port}/hooks/iris"
     total = http_count + kafka_count
     say(
@@ -185,17 +196,13 @@ async def run_serving(
     )
     ready = asyncio.Event()
     watcher = asyncio.create_task(
-        _watch_predictions(
-            settings.kafka_bootstrap, settings.topic(PREDICTIONS.name), tally, total, ready
-        )
+        _watch_predictions(settings, settings.topic(PREDICTIONS.name), tally, total, ready)
     )
     await asyncio.wait_for(ready.wait(), timeout=30)
     started = time.time()
     await asyncio.gather(
         _send_through_gateway(gateway_url, gateway_key, callback, http_count, tally),
-        _send_to_kafka(
-            settings.kafka_bootstrap, settings.topic(REQUESTS.name), callback, kafka_count, tally
-        ),
+        _send_to_kafka(settings, settings.topic(REQUESTS.name), callback, kafka_count, tally),
     )
     sent = len(tally.sent_at)
     deadline = time.monotonic() + 120

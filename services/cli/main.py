@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from services.cli.output import say
+
+if TYPE_CHECKING:
+    from services.registry.domain.roles import Role
+    from shared.clients.registry import RegistryClient
 
 app = typer.Typer(
     help="modelbus: a Kafka-native MLOps platform. Run services, manage topics and contracts.",
@@ -21,10 +27,14 @@ schemas_app = typer.Typer(help="Generated contract documents under schemas/.", n
 gateway_app = typer.Typer(help="The HTTP gateway: predict, jobs, feedback.", no_args_is_help=True)
 inference_app = typer.Typer(help="The inference workers.", no_args_is_help=True)
 delivery_app = typer.Typer(help="The webhook delivery service.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys and their webhook secrets, through the registry's API.", no_args_is_help=True
+)
 app.add_typer(registry_app, name="registry")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(inference_app, name="inference")
 app.add_typer(delivery_app, name="delivery")
+app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 
@@ -84,7 +94,7 @@ def delivery_run() -> None:
 @delivery_app.command("new-secret")
 def delivery_new_secret() -> None:
     """Print a fresh Standard Webhooks secret (whsec_...) for MODELBUS_WEBHOOK_SECRET."""
-    from services.delivery.adapters.signing import new_webhook_secret
+    from shared.jobstore.webhook_secrets import new_webhook_secret
 
     say(new_webhook_secret())
 
@@ -92,29 +102,133 @@ def delivery_new_secret() -> None:
 @registry_app.command("create-key")
 def registry_create_key(
     name: Annotated[str, typer.Option(help="Who the key is for, e.g. ci-pipeline.")],
-    role: Annotated[str, typer.Option(help="reader, publisher, approver or admin.")],
+    role: Annotated[str, typer.Option(help="client, reader, publisher, approver or admin.")],
+    owner: Annotated[
+        str | None, typer.Option(help="Person or team owning the key (default: its name).")
+    ] = None,
+    ttl_days: Annotated[
+        float | None, typer.Option(min=0.001, help="Days until the key expires (default never).")
+    ] = None,
 ) -> None:
-    """Issue an API key straight in the registry's database; prints the token once."""
+    """Issue an API key straight in the registry's database; prints the token once.
+
+    Use `keys create` against a running registry to also get the key's webhook secret.
+    """
+    from datetime import timedelta
+
     from sqlmodel import Session
 
     from services.registry.adapters.api_keys import create_key
     from services.registry.adapters.database import make_engine, migrate
-    from services.registry.domain.roles import Role
     from services.registry.settings import RegistrySettings
+    from shared.contracts.base import utc_now
 
-    try:
-        chosen = Role(role)
-    except ValueError:
-        raise typer.BadParameter(f"role must be one of {[r.value for r in Role]}") from None
+    chosen = _role(role)
     settings = RegistrySettings()
     migrate(settings.database_url)
+    expires_at = utc_now() + timedelta(days=ttl_days) if ttl_days is not None else None
     with Session(make_engine(settings.database_url)) as session:
         try:
-            token = create_key(session, name=name, role=chosen)
+            token = create_key(session, name=name, role=chosen, owner=owner, expires_at=expires_at)
         except ValueError as error:
             say(f"error: {error}", err=True)
             raise typer.Exit(1) from None
     say(token)
+
+
+def _role(role: str) -> Role:
+    from services.registry.domain.roles import Role
+
+    try:
+        return Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"role must be one of {[r.value for r in Role]}") from None
+
+
+RegistryUrl = Annotated[
+    str, typer.Option(envvar="MODELBUS_REGISTRY_URL", help="Registry base URL.")
+]
+AdminKey = Annotated[
+    str,
+    typer.Option(
+        envvar="MODELBUS_REGISTRY_API_KEY", help="Your API key (admin, or the key itself)."
+    ),
+]
+
+
+@contextmanager
+def _registry(url: str, api_key: str) -> Iterator[RegistryClient]:
+    """A registry client whose refusals end the command with the registry's message."""
+    from shared.clients.registry import RegistryCallFailed, RegistryClient
+
+    with RegistryClient(url, api_key) as client:
+        try:
+            yield client
+        except RegistryCallFailed as failure:
+            say(f"error: {failure}", err=True)
+            raise typer.Exit(1) from None
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who the key is for, e.g. ci-pipeline.")],
+    role: Annotated[str, typer.Option(help="client, reader, publisher, approver or admin.")],
+    api_key: AdminKey,
+    registry_url: RegistryUrl = "http://127.0.0.1:8000",
+    owner: Annotated[
+        str | None, typer.Option(help="Person or team owning the key (default: its name).")
+    ] = None,
+    ttl_days: Annotated[
+        float | None, typer.Option(min=0.001, help="Days until the key expires (default never).")
+    ] = None,
+) -> None:
+    """Issue a key; prints its token and its webhook secret, both shown only this once."""
+    _role(role)
+    ttl = round(ttl_days * 86_400) if ttl_days is not None else None
+    with _registry(registry_url, api_key) as registry:
+        issued = registry.issue_api_key(name, role, owner=owner, ttl_seconds=ttl)
+    say(f"key:            {issued['key']}")
+    say(f"webhook secret: {issued['webhook_secret'] or '(none: registry keeps no secrets)'}")
+    say(f"owner:          {issued['owner']}   expires: {issued['expires_at'] or 'never'}")
+
+
+@keys_app.command("list")
+def keys_list(api_key: AdminKey, registry_url: RegistryUrl = "http://127.0.0.1:8000") -> None:
+    """Every key: role, owner, expiry, revocation (never a token)."""
+    with _registry(registry_url, api_key) as registry:
+        rows = registry.api_keys()
+    for row in rows:
+        state = "revoked" if row["revoked_at"] else f"expires {row['expires_at'] or 'never'}"
+        say(f"{row['name']:<32} {row['role']:<10} owner={row['owner']:<24} {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The key to revoke.")],
+    api_key: AdminKey,
+    registry_url: RegistryUrl = "http://127.0.0.1:8000",
+) -> None:
+    """Revoke a key now; gateways refuse it within MODELBUS_AUTH_CACHE_SECONDS."""
+    with _registry(registry_url, api_key) as registry:
+        row = registry.revoke_api_key(name)
+    say(f"revoked {row['name']} at {row['revoked_at']}")
+
+
+@keys_app.command("rotate-webhook-secret")
+def keys_rotate_webhook_secret(
+    name: Annotated[str, typer.Argument(help="The key whose webhook secret to rotate.")],
+    api_key: AdminKey,
+    registry_url: RegistryUrl = "http://127.0.0.1:8000",
+    overlap_hours: Annotated[
+        float | None, typer.Option(min=0, help="Hours the old secret still signs.")
+    ] = None,
+) -> None:
+    """A new webhook secret, shown once; both are sent until the overlap ends."""
+    overlap = overlap_hours * 3600 if overlap_hours is not None else None
+    with _registry(registry_url, api_key) as registry:
+        issued = registry.rotate_webhook_secret(name, overlap_seconds=overlap)
+    say(f"webhook secret: {issued['webhook_secret']}")
+    say(f"previous secret valid until: {issued['previous_valid_until'] or '(none)'}")
 
 
 @topics_app.command("create")
@@ -133,6 +247,7 @@ def topics_create(
             settings.kafka_bootstrap,
             prefix=settings.topic_prefix,
             partitions_override=partitions,
+            security=settings.kafka_security,
         )
     )
     for outcome in outcomes:

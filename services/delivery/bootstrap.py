@@ -20,6 +20,7 @@ from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.adapters.resolver import Resolver, SystemResolver
 from services.delivery.adapters.signing import WebhookSigner
 from services.delivery.adapters.store_thread import StoreThread
+from services.delivery.adapters.subscriber_secrets import CachedSubscriberSecrets
 from services.delivery.domain.backoff import Backoff
 from services.delivery.entrypoints.health import HealthProbes, create_health_app
 from services.delivery.service_layer.delivery import WebhookDelivery
@@ -29,6 +30,7 @@ from services.delivery.service_layer.outcomes import OutcomeRecorder
 from services.delivery.settings import DeliverySettings
 from shared.db import make_engine
 from shared.jobstore.store import JobStore, migrate
+from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.kafka.publisher import Publisher
 from shared.telemetry import configure_tracing
 from shared.topics import PREDICTIONS
@@ -65,6 +67,11 @@ class DeliveryService:
         self.store = JobStore(self.engine)
         self.store_thread = StoreThread()
         self.outcomes = OutcomeRecorder(self.store, self.store_thread.run)
+        self.subscriber_secrets = CachedSubscriberSecrets(
+            WebhookSecretStore(self.engine),
+            ttl_seconds=settings.webhook_secret_cache_seconds,
+            run=self.store_thread.run,
+        )
         self.metrics = DeliveryMetrics()
         self.sender = WebhookSender(
             request_timeout_seconds=settings.request_timeout_seconds,
@@ -100,7 +107,10 @@ class DeliveryService:
         configure_tracing("delivery", settings)
         await asyncio.to_thread(migrate, settings.jobs_database_url)
         publisher = Publisher(
-            settings.kafka_bootstrap, source="delivery", topic_prefix=settings.topic_prefix
+            settings.kafka_bootstrap,
+            source="delivery",
+            topic_prefix=settings.topic_prefix,
+            security=settings.kafka_security,
         )
         self._publisher = publisher
         await publisher.start()
@@ -110,6 +120,7 @@ class DeliveryService:
             sender=self.sender,
             resolver=self._resolver,
             signer=WebhookSigner(settings.webhook_secret.get_secret_value()),
+            subscriber_secrets=self.subscriber_secrets,
             allowlist=settings.allowlist,
             backoff=Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds),
             max_attempts=settings.max_attempts,
@@ -137,6 +148,11 @@ class DeliveryService:
             claimed=dispatcher,
             lease=self._lease,
             run=self.store_thread.run,
+            callback_seal_key=(
+                settings.callback_seal_key.get_secret_value().encode()
+                if settings.callback_seal_key is not None
+                else None
+            ),
         )
         consumer = PredictionsConsumer(
             record_predictions,
@@ -146,6 +162,7 @@ class DeliveryService:
             client_id=f"{settings.kafka_client_id}-delivery",
             max_records=settings.consume_max_records,
             offset_reset=settings.consumer_offset_reset,
+            security=settings.kafka_security,
         )
         self.dispatcher, self.consumer = dispatcher, consumer
         await consumer.start()

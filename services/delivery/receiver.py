@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,18 +39,21 @@ class ReceiverStats:
 
 
 def create_receiver_app(
-    secret: str,
+    secret: str | Sequence[str],
     *,
     on_delivery: Callable[[dict[str, Any]], None] | None = None,
     fail_first: int = 0,
 ) -> FastAPI:
     """An app that answers 204 to a validly signed POST on any path and 401 otherwise.
 
+    `secret` may be several: a receiver serving more than one subscriber (or the default
+    secret besides its own) accepts a webhook any of them verifies.
+
     `fail_first` makes it answer 503 to the first that many verified deliveries, to show
     retries; `on_delivery` gets each accepted payload. Counts are at `GET /stats` and in
     `app.state.stats`.
     """
-    webhook = Webhook(secret)
+    webhooks = [Webhook(one) for one in ([secret] if isinstance(secret, str) else secret)]
     stats = ReceiverStats()
     lock = threading.Lock()
     app = FastAPI(title="modelbus webhook receiver", docs_url=None, redoc_url=None)
@@ -62,7 +65,7 @@ def create_receiver_app(
         with lock:
             stats.received += 1
         try:
-            payload = webhook.verify(body, dict(request.headers))
+            payload = _verify(webhooks, body, dict(request.headers))
         except Exception as error:  # the library raises several types for bad input
             with lock:
                 stats.rejected += 1
@@ -87,6 +90,17 @@ def create_receiver_app(
             return stats.snapshot()
 
     return app
+
+
+def _verify(webhooks: Sequence[Webhook], body: bytes, headers: dict[str, str]) -> Any:
+    """The payload, if any of the secrets a receiver holds verifies it (the last error else)."""
+    error: Exception = ValueError("no secret to verify with")
+    for webhook in webhooks:
+        try:
+            return webhook.verify(body, headers)
+        except Exception as failed:  # the library raises several types for bad input
+            error = failed
+    raise error
 
 
 def app_from_env() -> FastAPI:

@@ -25,8 +25,19 @@ class DeliverySettings(ModelbusSettings):
     """SQLAlchemy URL of the job-result store the gateway reads; PostgreSQL in production."""
 
     webhook_secret: SecretStr
-    """Standard Webhooks signing secret, `whsec_` + base64 of 24 to 64 random bytes.
-    Required: receivers verify every webhook with it, so there is no default."""
+    """Default Standard Webhooks signing secret, `whsec_` + base64 of 24 to 64 random
+    bytes. It signs only webhooks of jobs without a subscriber secret: jobs published
+    straight to Kafka, and jobs of keys issued without one. A key's own secret (issued
+    with the key, rotatable, kept in the job store) signs the jobs it submits."""
+
+    webhook_secret_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+    """How long a subscriber's secrets are reused before the job store is read again: a
+    rotation is signed with within this time (the registry's overlap is far longer)."""
+
+    callback_seal_key: SecretStr | None = Field(default=None, min_length=32)
+    """Key the inference workers seal callbacks with (MODELBUS_CALLBACK_SEAL_KEY, the same
+    value). A callback on `predictions` is delivered only if it is the one the gateway
+    recorded for the job or carries a valid seal; unset, only gateway callbacks are."""
 
     webhook_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Host names (`hooks.internal`, `*.corp.example`) and IPs/CIDRs (`127.0.0.1`,
@@ -116,6 +127,11 @@ class DeliverySettings(ModelbusSettings):
             raise ValueError(
                 "lease_seconds must exceed twice request_timeout_seconds, or a slow attempt "
                 "could be claimed and sent again by another replica"
+            )
+        if self.environment == "production" and self.callback_seal_key is None:
+            raise ValueError(
+                "production needs MODELBUS_CALLBACK_SEAL_KEY (shared with the inference "
+                "workers), or callbacks of requests published straight to Kafka are dropped"
             )
         if self.environment == "production" and self.jobs_database_url.startswith("sqlite"):
             raise ValueError(

@@ -17,7 +17,6 @@ from services.gateway.adapters.model_events import signature_invalidator
 from services.gateway.adapters.publisher import BackgroundPublisher
 from services.gateway.adapters.rate_limits import DatabaseRateLimits, ProcessRateLimits
 from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
-from services.gateway.domain.rate_limit import RateLimiter
 from services.gateway.entrypoints.dependencies import Container
 from services.gateway.entrypoints.routes import router
 from services.gateway.entrypoints.tracing import ServerSpans
@@ -28,6 +27,7 @@ from shared.db import make_engine
 from shared.http_api import BodySizeLimit, error_body, install_error_handlers
 from shared.jobstore.store import migrate
 from shared.kafka.publisher import Publisher
+from shared.rate_limit import RateLimiter
 from shared.telemetry import configure_tracing
 from shared.topics import MODEL_EVENTS
 
@@ -79,7 +79,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         catalog = RegistryCatalog(catalog_http, ttl=settings.signature_cache_seconds)
         publisher = BackgroundPublisher(
             lambda: Publisher(
-                settings.kafka_bootstrap, source="gateway", topic_prefix=settings.topic_prefix
+                settings.kafka_bootstrap,
+                source="gateway",
+                topic_prefix=settings.topic_prefix,
+                security=settings.kafka_security,
             )
         )
         listener = signature_invalidator(
@@ -88,6 +91,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             client_id=f"{settings.kafka_client_id}-gateway-model-events",
             invalidate=catalog.invalidate,
             invalidate_all=catalog.invalidate_all,
+            security=settings.kafka_security,
         )
         jobs = ThreadedJobStore(engine)
         app.state.container = Container(
@@ -106,6 +110,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             ),
             catalog=catalog,
             limiter=_rate_limits(settings, engine),
+            auth_failures=RateLimiter(
+                rate=settings.auth_failures_per_second, burst=settings.auth_failures_burst
+            ),
             jobs=jobs,
             publisher=publisher,
             listener=listener,
@@ -126,7 +133,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="1.0.0",
         description=(
             "Queue prediction jobs (202 + webhook or polling), read their results, send "
-            "feedback. Authenticate with a registry API key of any role: "
+            "feedback. Authenticate with a registry API key of any role (client upwards): "
             "'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
         ),
         lifespan=lifespan,

@@ -55,6 +55,13 @@ class GatewaySettings(ModelbusSettings):
     auth_negative_cache_seconds: float = Field(default=5.0, ge=0)
     """How long a key the registry refused is refused without asking again."""
 
+    auth_failures_per_second: float = Field(default=1.0, gt=0)
+    """Sustained failed authentications (missing, unknown or revoked keys) one client
+    address may make; past the burst it gets 429 before the registry is asked (per process)."""
+
+    auth_failures_burst: int = Field(default=20, ge=1)
+    """Failed authentications one client address may make at once."""
+
     signature_cache_seconds: float = Field(default=300.0, ge=0)
     """Safety-net lifetime of cached deployments and signatures; `model-events` refresh sooner."""
 

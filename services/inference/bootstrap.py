@@ -61,6 +61,7 @@ def build_worker(settings: InferenceSettings) -> InferenceWorker:
         bootstrap=settings.kafka_bootstrap,
         topic=settings.topic(MODEL_EVENTS.name),
         client_id=f"{settings.kafka_client_id}-inference-events-{settings.worker_instance}",
+        security=settings.kafka_security,
     )
     return InferenceWorker(
         settings,

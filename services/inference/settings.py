@@ -26,6 +26,11 @@ class InferenceSettings(ModelbusSettings):
     registry_timeout_seconds: float = Field(default=10.0, gt=0)
     """Timeout of one registry call; a slow registry delays a batch rather than failing it."""
 
+    callback_seal_key: SecretStr | None = Field(default=None, min_length=32)
+    """Key (32+ characters, shared with the delivery service) sealing each callback copied
+    from a served request, so delivery can tell it from one forged on `predictions`.
+    Unset: callbacks go unsealed, and delivery sends webhooks only for gateway jobs."""
+
     consumer_group: str = Field(default="modelbus-inference", min_length=1)
     """Kafka consumer group every worker copy joins; partitions of `requests` spread over it."""
 
@@ -102,6 +107,11 @@ class InferenceSettings(ModelbusSettings):
         if self.environment == "production":
             if len(self.registry_api_key.get_secret_value()) < MIN_KEY_LENGTH:
                 raise ValueError("MODELBUS_REGISTRY_API_KEY looks like a placeholder")
+            if self.callback_seal_key is None:
+                raise ValueError(
+                    "production needs MODELBUS_CALLBACK_SEAL_KEY (shared with delivery), or "
+                    "callbacks of requests published straight to Kafka are never delivered"
+                )
             if self.delivery_mode == "exactly-once" and self.instance_id is None:
                 raise ValueError(
                     "exactly-once in production needs MODELBUS_INSTANCE_ID, a stable id per "

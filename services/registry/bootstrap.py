@@ -22,7 +22,10 @@ from services.registry.settings import RegistrySettings
 from shared.artifact_archive import ArchiveLimits
 from shared.artifact_inspection import inspect_artifact_isolated
 from shared.http_api import BodySizeLimit, install_error_handlers
+from shared.jobstore.store import migrate as migrate_jobstore
+from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.kafka.publisher import Publisher
+from shared.rate_limit import RateLimiter
 from shared.sandbox import SandboxLimits
 from shared.telemetry import configure_tracing
 
@@ -46,7 +49,10 @@ def build_container(settings: RegistrySettings) -> Container:
         relay = OutboxRelay(
             engine,
             lambda: Publisher(
-                settings.kafka_bootstrap, source="registry", topic_prefix=settings.topic_prefix
+                settings.kafka_bootstrap,
+                source="registry",
+                topic_prefix=settings.topic_prefix,
+                security=settings.kafka_security,
             ),
             poll_seconds=settings.outbox_poll_seconds,
         )
@@ -56,6 +62,10 @@ def build_container(settings: RegistrySettings) -> Container:
         store=BlobStore(settings.artifact_dir),
         relay=relay,
         inspect_artifact=artifact_inspector(settings),
+        auth_failures=RateLimiter(
+            rate=settings.auth_failures_per_second, burst=settings.auth_failures_burst
+        ),
+        webhook_secrets=_webhook_secrets(settings),
     )
 
 
@@ -70,6 +80,14 @@ def artifact_inspector(settings: RegistrySettings) -> ArtifactInspector:
         ),
         archive_limits=ArchiveLimits(max_uncompressed_bytes=settings.inspect_max_unpacked_bytes),
     )
+
+
+def _webhook_secrets(settings: RegistrySettings) -> WebhookSecretStore | None:
+    """Keys' webhook secrets live in the job store, which the delivery service reads."""
+    if settings.jobs_database_url is None:
+        return None
+    migrate_jobstore(settings.jobs_database_url)
+    return WebhookSecretStore(make_engine(settings.jobs_database_url))
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
@@ -88,6 +106,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             if container.relay is not None:
                 await container.relay.stop()
             container.engine.dispose()
+            if container.webhook_secrets is not None:
+                container.webhook_secrets.engine.dispose()
 
     app = FastAPI(
         title="modelbus registry",

@@ -45,6 +45,21 @@ class RegistrySettings(ModelbusSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     """How often the outbox relay looks for events it has not yet published."""
 
+    jobs_database_url: str | None = None
+    """SQLAlchemy URL of the job store the delivery service reads (MODELBUS_JOBS_DATABASE_URL,
+    as for the gateway and delivery): each API key's webhook secret is kept there. Unset,
+    keys get no secret of their own and delivery signs their webhooks with its default."""
+
+    webhook_secret_overlap_seconds: float = Field(default=86_400.0, ge=0, le=30 * 86_400)
+    """Default time a rotated-out webhook secret still signs, so receivers can switch."""
+
+    auth_failures_per_second: float = Field(default=5.0, gt=0)
+    """Sustained failed authentications (unknown, revoked or expired keys) one client
+    address may make before it gets 429; per registry process."""
+
+    auth_failures_burst: int = Field(default=50, ge=1)
+    """Failed authentications one client address may make at once."""
+
     registry_host: str = "127.0.0.1"
     """Interface the HTTP server binds to."""
 
@@ -63,4 +78,9 @@ class RegistrySettings(ModelbusSettings):
             )
         if self.database_url.startswith("sqlite"):
             raise ValueError("production needs MODELBUS_DATABASE_URL to point at PostgreSQL")
+        if self.jobs_database_url is None:
+            raise ValueError(
+                "production needs MODELBUS_JOBS_DATABASE_URL, where each API key's webhook "
+                "secret is kept for the delivery service"
+            )
         return self

@@ -51,7 +51,36 @@ class RegistryClient:
         return response.content
 
     def create_api_key(self, name: str, role: str) -> str:
-        return str(self._call("POST", "/v1/api-keys", json={"name": name, "role": role})["key"])
+        return str(self.issue_api_key(name, role)["key"])
+
+    def issue_api_key(
+        self,
+        name: str,
+        role: str,
+        *,
+        owner: str | None = None,
+        ttl_seconds: int | None = None,
+    ) -> dict[str, Any]:
+        """A new key: its token and webhook secret are in the answer, shown only this once."""
+        body: dict[str, Any] = {"name": name, "role": role}
+        if owner is not None:
+            body["owner"] = owner
+        if ttl_seconds is not None:
+            body["ttl_seconds"] = ttl_seconds
+        return dict(self._call("POST", "/v1/api-keys", json=body))
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v1/api-keys"))
+
+    def revoke_api_key(self, name: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/v1/api-keys/{name}"))
+
+    def rotate_webhook_secret(
+        self, name: str, *, overlap_seconds: float | None = None
+    ) -> dict[str, Any]:
+        """A new webhook secret for key `name`; the old one signs too until the overlap ends."""
+        params = {"overlap_seconds": overlap_seconds} if overlap_seconds is not None else {}
+        return dict(self._call("POST", f"/v1/api-keys/{name}/webhook-secret", params=params))
 
     def create_model(self, name: str, task: str, **fields: Any) -> dict[str, Any]:
         return dict(self._call("POST", "/v1/models", json={"name": name, "task": task} | fields))

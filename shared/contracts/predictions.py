@@ -67,6 +67,13 @@ class Prediction(WireModel):
     callback: Callback | None = Field(
         default=None, description="Copied from the request so delivery needs no lookup."
     )
+    callback_seal: str | None = Field(
+        default=None,
+        max_length=64,
+        description="HMAC of request id and callback URL by the worker that served the "
+        "request; delivery sends a webhook only to a sealed callback or one the gateway "
+        "recorded for the job.",
+    )
     created_at: Timestamp = Field(default_factory=utc_now)
 
     @model_validator(mode="after")

@@ -22,6 +22,9 @@ class DueDelivery:
     body: bytes
     attempts_made: int
     traceparent: str | None
+    owner: str | None = None
+    """The API key that submitted the job: its webhook secrets sign the webhook. None for
+    a job published straight to Kafka (the default secret signs it)."""
 
 
 @dataclass(frozen=True)

@@ -142,10 +142,13 @@ class JobStore:
                 job = known.get(request_id)
                 if job is not None and job.status != "pending":
                     continue  # answered already: the first answer wins
+                # A gateway job keeps the callback the gateway accepted, whatever a record
+                # on `predictions` says; other jobs take the prediction's (the caller
+                # passes only callbacks it trusts, see delivery's ingest).
                 callback_url = (
-                    str(prediction.callback.url)
-                    if prediction.callback is not None
-                    else (job.callback_url if job is not None else None)
+                    job.callback_url
+                    if job is not None
+                    else (str(prediction.callback.url) if prediction.callback is not None else None)
                 )
                 traceparent = (traceparents or {}).get(request_id) or (
                     job.traceparent if job is not None else None
@@ -173,6 +176,7 @@ class JobStore:
                                 body=prediction.model_dump_json().encode(),
                                 attempts_made=job.delivery_attempts if job is not None else 0,
                                 traceparent=traceparent,
+                                owner=job.owner if job is not None else None,
                             )
                         )
                 if job is None:
@@ -230,6 +234,7 @@ class JobStore:
                 body=prediction_body(row.prediction),
                 attempts_made=row.delivery_attempts,
                 traceparent=row.traceparent,
+                owner=row.owner,
             )
             for row in self._claim(DUE_STATUSES, now=now, lease=lease, limit=limit)
         ]
@@ -447,6 +452,7 @@ def _known_jobs_statement(*, lock: bool) -> sa.Select[Any]:
             JOBS.c.delivery_status,
             JOBS.c.next_attempt_at,
             JOBS.c.delivery_attempts,
+            JOBS.c.owner,
         )
         .where(JOBS.c.request_id.in_(bindparam("request_ids", expanding=True)))
         .order_by(JOBS.c.request_id)
@@ -482,6 +488,7 @@ def _claim_statement(*, skip_locked: bool) -> sa.Update:
             JOBS.c.traceparent,
             JOBS.c.last_error,
             JOBS.c.dead_reason,
+            JOBS.c.owner,
         )
     )
 

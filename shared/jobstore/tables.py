@@ -82,3 +82,17 @@ class RateLimitBucket(JobStoreTable, table=True):
     """Seconds since the epoch (wall clock: replicas on different hosts share it)."""
     version: int = 0
     """Bumped on every write: a replica writes only over the state it read."""
+
+
+class WebhookSecret(JobStoreTable, table=True):
+    """A subscriber's Standard Webhooks secrets: the current one, and during a rotation the
+    previous one until its overlap ends. Symmetric, so stored as is for delivery to sign."""
+
+    __tablename__ = "webhook_secrets"
+
+    subscriber: str = Field(primary_key=True, max_length=128)
+    """Name of the API key whose jobs these secrets sign (the jobs' `owner`)."""
+    secret: str = Field(max_length=128)
+    previous_secret: str | None = Field(default=None, max_length=128)
+    previous_valid_until: datetime | None = _timestamp(nullable=True)
+    rotated_at: datetime = _timestamp()

@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.kafka.security import PLAINTEXT, KafkaSecurity
 from shared.topics import ALL_TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,12 @@ async def ensure_topics(
     specs: Iterable[TopicSpec[Any]] = ALL_TOPICS,
     replication_factor: int = 1,
     partitions_override: int | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[TopicOutcome]:
     """Create missing topics and grow partition counts; never shrinks or deletes anything."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="modelbus-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="modelbus-admin", **security.client_options()
+    )
     await admin.start()
     try:
         wanted = {

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 
 from shared.contracts import ModelEvent
 from shared.kafka.codec import UndecodableMessage, decode
+from shared.kafka.security import PLAINTEXT, KafkaSecurity
 from shared.topics import MODEL_EVENTS
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ class ModelEventsFollower:
         on_event: Callable[[ModelEvent], Awaitable[None]],
         on_unreadable: Callable[[UndecodableMessage], Awaitable[None]],
         poll_timeout_ms: int = 250,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._topic = topic
         self._client_id = client_id
         self._on_synced = on_synced
@@ -74,6 +77,7 @@ class ModelEventsFollower:
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
+                **self._security.client_options(),
             )
             try:
                 await consumer.start()

@@ -9,6 +9,7 @@ from opentelemetry import trace
 
 from shared.contracts import WireModel
 from shared.kafka.codec import encode
+from shared.kafka.security import PLAINTEXT, KafkaSecurity
 from shared.topics import TopicSpec
 
 T = TypeVar("T", bound=WireModel)
@@ -18,7 +19,14 @@ tracer = trace.get_tracer("modelbus.kafka")
 class Publisher:
     """Publishes contract messages with acks=all and idempotence, one span per record."""
 
-    def __init__(self, bootstrap: str, *, source: str, topic_prefix: str = "") -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        source: str,
+        topic_prefix: str = "",
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         self._source = f"/modelbus/{source}"
         self._prefix = topic_prefix
         self._producer = AIOKafkaProducer(
@@ -27,6 +35,7 @@ class Publisher:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            **security.client_options(),
         )
 
     async def start(self) -> None:

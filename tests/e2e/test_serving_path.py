@@ -96,6 +96,8 @@ def stack(kafka_broker: KafkaBroker, topic_prefix: str, tmp_path: Path) -> Itera
             "MODELBUS_REGISTRY_API_KEY": registry.keys["reader"],
             "MODELBUS_JOBS_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
             "MODELBUS_CONSUMER_GROUP": f"{topic_prefix}group",
+            # Workers seal callbacks, delivery sends only to sealed (or gateway) ones.
+            "MODELBUS_CALLBACK_SEAL_KEY": "callback-seal-key-for-tests-0123456789",
         }
         ports = {name: free_port() for name in ("gateway", "worker", "delivery")}
         try:

@@ -27,14 +27,19 @@ _FETCH_TIMEOUT_S = 900.0
 _START_TIMEOUT_S = 180.0
 _STOP_TIMEOUT_S = 90.0
 _START_ATTEMPTS = 3
+SASL_USERNAME = "modelbus-tests"
+SASL_PASSWORD = "scram-password-for-tests"
 
 
 class KafkaBrokerError(RuntimeError):
     """Raised when kafka.sh cannot fetch, start or stop the broker."""
 
 
-def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run kafka.sh with ``args``; output is captured so failures can quote it."""
+def _run(
+    args: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run kafka.sh with ``args`` (and ``env`` added); output is captured so failures can
+    quote it."""
     try:
         return subprocess.run(
             ["bash", str(KAFKA_SH), *args],
@@ -43,6 +48,7 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             timeout=timeout,
             check=False,
             cwd=REPO_ROOT,
+            env=os.environ | (env or {}),
         )
     except subprocess.TimeoutExpired as exc:
         raise KafkaBrokerError(f"kafka.sh {args[0]} timed out after {timeout:.0f}s") from exc
@@ -66,6 +72,10 @@ class KafkaBroker:
     bootstrap: str
     data_dir: Path | None
     start_seconds: float
+    sasl_bootstrap: str | None = None
+    """A second listener (SASL_PLAINTEXT, SCRAM-SHA-256) for clients that authenticate."""
+    sasl_username: str = SASL_USERNAME
+    sasl_password: str = SASL_PASSWORD
 
     @property
     def external(self) -> bool:
@@ -95,7 +105,7 @@ class KafkaBroker:
         data_dir = data_dir.resolve()
         last: subprocess.CompletedProcess[str] | None = None
         for _ in range(_START_ATTEMPTS):
-            port, controller_port = free_ports(2)
+            port, controller_port, sasl_port = free_ports(3)
             started_at = time.monotonic()
             proc = _run(
                 [
@@ -104,16 +114,27 @@ class KafkaBroker:
                     str(port),
                     "--controller-port",
                     str(controller_port),
+                    "--sasl-port",
+                    str(sasl_port),
+                    "--sasl-user",
+                    SASL_USERNAME,
                     "--data-dir",
                     str(data_dir),
                     "--owner-pid",
                     str(os.getpid()),
                 ],
                 _START_TIMEOUT_S,
+                # The password goes by environment, not on a command line others can read.
+                env={"MODELBUS_KAFKA_SASL_PASSWORD": SASL_PASSWORD},
             )
             elapsed = time.monotonic() - started_at
             if proc.returncode == 0:
-                return cls(bootstrap=f"127.0.0.1:{port}", data_dir=data_dir, start_seconds=elapsed)
+                return cls(
+                    bootstrap=f"127.0.0.1:{port}",
+                    data_dir=data_dir,
+                    start_seconds=elapsed,
+                    sasl_bootstrap=f"127.0.0.1:{sasl_port}",
+                )
             last = proc
             # Another process may have grabbed a port between our probe and the bind.
             if "Address already in use" not in proc.stderr + proc.stdout:

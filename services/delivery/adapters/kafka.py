@@ -25,6 +25,7 @@ from shared.contracts import DeadLetter
 from shared.kafka.codec import UndecodableMessage, dead_letter_for_record, decode
 from shared.kafka.headers import parse_headers
 from shared.kafka.publisher import Publisher
+from shared.kafka.security import PLAINTEXT, KafkaSecurity
 from shared.topics import DEAD_LETTERS, PREDICTIONS
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ class PredictionsConsumer:
         max_records: int,
         offset_reset: Literal["earliest", "latest"] = "earliest",
         commit_spacing_seconds: float = COMMIT_SPACING_SECONDS,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._handler = handler
         self._options: dict[str, Any] = {
@@ -173,6 +175,7 @@ class PredictionsConsumer:
             "client_id": client_id,
             "enable_auto_commit": False,
             "auto_offset_reset": offset_reset,
+            **security.client_options(),
         }
         self._topic = topic
         self._max_records = max_records

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from math import floor
 
 from standardwebhooks import Webhook
 
-SECRET_BYTES = 32
+from shared.jobstore.webhook_secrets import new_webhook_secret
 
-
-def new_webhook_secret() -> str:
-    """A fresh `whsec_` secret, for stacks and demos that set one up."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+__all__ = ["WebhookSigner", "new_webhook_secret", "webhook_id_for"]
+MAX_SIGNERS = 10_000
 
 
 def webhook_id_for(request_id: str) -> str:
@@ -27,19 +24,43 @@ def webhook_id_for(request_id: str) -> str:
 
 
 class WebhookSigner:
-    """Signs a body for one attempt; each attempt gets a fresh timestamp and signature."""
+    """Signs a body for one attempt; each attempt gets a fresh timestamp and signature.
 
-    def __init__(self, secret: str) -> None:
-        self._webhook = Webhook(secret)
+    A subscriber's own secrets sign its webhooks; during a rotation there are two, and the
+    header carries both signatures, space-separated, as the specification provides.
+    Webhooks of jobs without a subscriber secret are signed with the default secret.
+    """
+
+    def __init__(self, default_secret: str) -> None:
+        self._default = default_secret
+        self._webhooks: dict[str, Webhook] = {}
+
+    def _webhook(self, secret: str) -> Webhook:
+        webhook = self._webhooks.get(secret)
+        if webhook is None:
+            if len(self._webhooks) >= MAX_SIGNERS:
+                self._webhooks.clear()
+            webhook = self._webhooks[secret] = Webhook(secret)
+        return webhook
 
     def headers(
-        self, *, webhook_id: str, body: bytes, now: datetime | None = None
+        self,
+        *,
+        webhook_id: str,
+        body: bytes,
+        secrets: Sequence[str] = (),
+        now: datetime | None = None,
     ) -> dict[str, str]:
-        """`webhook-id`, `webhook-timestamp` and `webhook-signature` for `body`."""
+        """`webhook-id`, `webhook-timestamp` and `webhook-signature` for `body`, signed with
+        each of `secrets` (the default secret when there are none)."""
         moment = (now or datetime.now(UTC)).astimezone(UTC)
-        signature = self._webhook.sign(msg_id=webhook_id, timestamp=moment, data=body.decode())
+        data = body.decode()
+        signatures = [
+            self._webhook(secret).sign(msg_id=webhook_id, timestamp=moment, data=data)
+            for secret in (secrets or [self._default])
+        ]
         return {
             "webhook-id": webhook_id,
             "webhook-timestamp": str(floor(moment.timestamp())),
-            "webhook-signature": signature,
+            "webhook-signature": " ".join(signatures),
         }

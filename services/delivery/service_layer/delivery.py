@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from opentelemetry import propagate, trace
 
@@ -37,6 +38,12 @@ tracer = trace.get_tracer("modelbus.delivery")
 DEAD_LETTER_BATCH = 100
 
 
+class SubscriberSecrets(Protocol):
+    """The secrets signing a job owner's webhooks now; [] means the default secret."""
+
+    async def secrets_for(self, owner: str | None) -> list[str]: ...
+
+
 @dataclass(frozen=True)
 class Attempted:
     """An attempt made (or refused before anything was sent), not yet recorded."""
@@ -57,6 +64,7 @@ class WebhookDelivery:
         sender: WebhookSender,
         resolver: Resolver,
         signer: WebhookSigner,
+        subscriber_secrets: SubscriberSecrets,
         allowlist: Allowlist,
         backoff: Backoff,
         max_attempts: int,
@@ -75,6 +83,7 @@ class WebhookDelivery:
         self._sender = sender
         self._resolver = resolver
         self._signer = signer
+        self._subscriber_secrets = subscriber_secrets
         self._allowlist = allowlist
         self._backoff = backoff
         self._max_attempts = max_attempts
@@ -165,7 +174,20 @@ class WebhookDelivery:
         except ResolutionFailed as error:
             return AttemptResult(status_code=None, error=str(error), duration_ms=0.0)
         permitted = permitted_addresses(target, addresses, self._allowlist)
-        headers = self._signer.headers(webhook_id=webhook_id_for(due.request_id), body=due.body)
+        try:
+            secrets = await self._subscriber_secrets.secrets_for(due.owner)
+        except Exception as error:
+            # Never the default secret instead: it would sign for the wrong subscriber.
+            log.warning(
+                "webhook secrets unavailable",
+                extra={"request_id": due.request_id, "error": repr(error)},
+            )
+            return AttemptResult(
+                status_code=None, error=f"webhook secrets unavailable: {error!r}", duration_ms=0.0
+            )
+        headers = self._signer.headers(
+            webhook_id=webhook_id_for(due.request_id), body=due.body, secrets=secrets
+        )
         headers.update(current_trace_headers())
         self._metrics.in_flight += 1
         try:

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Protocol
 
@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.adapters.store_thread import RunInThread
+from shared.callback_seal import is_sealed
 from shared.contracts import DeadLetter, Prediction
 from shared.jobstore.deliveries import DueDelivery, RecordedAnswers
 from shared.jobstore.store import JobStore
@@ -79,6 +80,7 @@ class RecordPredictions:
         claimed: ClaimedWebhooks | None = None,
         lease: timedelta | None = None,
         run: RunInThread = asyncio.to_thread,
+        callback_seal_key: bytes | None = None,
     ) -> None:
         if (claimed is None) != (lease is None):
             raise ValueError("claiming at ingest needs both `claimed` and its `lease`")
@@ -89,6 +91,7 @@ class RecordPredictions:
         self._claimed = claimed
         self._lease = lease
         self._run = run
+        self._seal_key = callback_seal_key
 
     async def handle(
         self, readable: Sequence[ConsumedPrediction], unreadable: Sequence[DeadLetter]
@@ -98,6 +101,7 @@ class RecordPredictions:
             self._metrics.records_dead_lettered += 1
         if not readable:
             return
+        readable = self._trusted_callbacks_only(readable)
         room = self._claimed.reserve(len(readable)) if self._claimed is not None else 0
         claimed: list[DueDelivery] = []
         try:
@@ -113,6 +117,43 @@ class RecordPredictions:
         self._metrics.predictions_recorded += len(readable)
         if len(due) > len(claimed):
             self._on_due()
+
+    def _trusted_callbacks_only(
+        self, batch: Sequence[ConsumedPrediction]
+    ) -> Sequence[ConsumedPrediction]:
+        """Drop every callback no worker sealed: a record forged on `predictions` must not
+        make us sign and send anything to a URL of its choosing. (A gateway job keeps the
+        callback the gateway recorded either way.)"""
+        dropped = 0
+        kept: list[ConsumedPrediction] = []
+        for item in batch:
+            prediction = item.prediction
+            callback = prediction.callback
+            if callback is None and prediction.callback_seal is None:
+                kept.append(item)
+                continue
+            trusted = (
+                callback is not None
+                and self._seal_key is not None
+                and is_sealed(
+                    self._seal_key,
+                    prediction.request_id,
+                    str(callback.url),
+                    prediction.callback_seal,
+                )
+            )
+            dropped += 0 if trusted else 1
+            # The seal is ours, not the receiver's: it is never stored nor sent.
+            update = {"callback_seal": None} | ({} if trusted else {"callback": None})
+            kept.append(replace(item, prediction=prediction.model_copy(update=update)))
+        if dropped:
+            log.warning(
+                "%d callbacks on %s carried no valid seal; only a callback the gateway "
+                "recorded is used for those jobs",
+                dropped,
+                batch[0].origin.topic,
+            )
+        return kept
 
     def _record(self, batch: Sequence[ConsumedPrediction], claim_limit: int) -> RecordedAnswers:
         traceparents = {

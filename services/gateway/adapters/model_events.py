@@ -7,6 +7,7 @@ from collections.abc import Callable
 from shared.contracts import ModelEvent
 from shared.kafka.codec import UndecodableMessage
 from shared.kafka.model_events import ModelEventsFollower
+from shared.kafka.security import PLAINTEXT, KafkaSecurity
 
 
 def signature_invalidator(
@@ -16,6 +17,7 @@ def signature_invalidator(
     client_id: str,
     invalidate: Callable[[str], None],
     invalidate_all: Callable[[], None],
+    security: KafkaSecurity = PLAINTEXT,
 ) -> ModelEventsFollower:
     """A follower that drops one model's cache entry per event, and everything on a gap.
 
@@ -39,4 +41,5 @@ def signature_invalidator(
         on_synced=on_synced,
         on_event=on_event,
         on_unreadable=on_unreadable,
+        security=security,
     )

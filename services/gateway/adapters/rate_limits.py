@@ -17,9 +17,9 @@ from collections.abc import Callable
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from services.gateway.domain.rate_limit import Decision, RateLimiter, TokenBucket
 from services.gateway.service_layer.errors import Unavailable
 from shared.jobstore.tables import RateLimitBucket
+from shared.rate_limit import Decision, RateLimiter, TokenBucket
 
 BUCKETS = RateLimitBucket.__table__  # type: ignore[attr-defined]
 MAX_RACES = 50

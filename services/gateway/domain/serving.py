@@ -19,7 +19,8 @@ def is_model_name(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated API key: its name and registry role (any role may use the gateway)."""
+    """An authenticated API key: its name and registry role (any role, `client` upwards,
+    may use the gateway)."""
 
     name: str
     role: str
@@ -27,9 +28,10 @@ class Caller:
 
 
 def may_read(caller: Caller, owner: str | None) -> bool:
-    """A job submitted through the gateway belongs to its key (admins see all); a job
-    published straight to Kafka has no owner, and any key may follow it."""
-    return owner is None or owner == caller.name or caller.role == "admin"
+    """A job submitted through the gateway belongs to its key; admins see every job. A job
+    published straight to Kafka has no owner, so only admins see it (its request id alone
+    proves nothing about who sent it)."""
+    return caller.role == "admin" or (owner is not None and owner == caller.name)
 
 
 def key_hash(api_key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from services.gateway.service_layer.handlers import PredictionGateway
 from services.gateway.service_layer.ports import RateLimits
 from services.gateway.settings import GatewaySettings
 from shared.kafka.model_events import ModelEventsFollower
+from shared.rate_limit import RateLimiter
 
 
 @dataclass
@@ -27,6 +29,8 @@ class Container:
     authenticator: RegistryAuthenticator
     catalog: RegistryCatalog
     limiter: RateLimits
+    auth_failures: RateLimiter
+    """Failed authentications per client address (process-local)."""
     jobs: ThreadedJobStore
     publisher: BackgroundPublisher
     listener: ModelEventsFollower
@@ -51,17 +55,37 @@ def api_key_from(authorization: str | None, x_api_key: str | None) -> str | None
     return None
 
 
+async def _authenticate(container: Container, address: str, key: str | None) -> Caller:
+    """The key's caller; an address that failed too often gets 429 before the registry is
+    asked, so unknown keys cannot turn into registry load."""
+    failures = container.auth_failures
+    blocked = failures.peek(address, time.monotonic())
+    if not blocked.allowed:
+        raise RateLimited(
+            f"too many failed authentications from {address}; retry in "
+            f"{blocked.retry_after_header} s",
+            details={"retry_after_seconds": blocked.retry_after},
+            headers={"Retry-After": blocked.retry_after_header},
+        )
+    try:
+        if key is None:
+            raise Unauthorized(
+                "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+            )
+        return await container.authenticator.authenticate(key)
+    except Unauthorized:
+        failures.check(address, time.monotonic())
+        raise
+
+
 async def _caller(
+    request: Request,
     container: ContainerDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Caller:
-    key = api_key_from(authorization, x_api_key)
-    if key is None:
-        raise Unauthorized(
-            "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-        )
-    caller = await container.authenticator.authenticate(key)
+    address = request.client.host if request.client is not None else "unknown"
+    caller = await _authenticate(container, address, api_key_from(authorization, x_api_key))
     decision = await container.limiter.check(caller.key_hash)
     if not decision.allowed:
         raise RateLimited(

@@ -1,7 +1,7 @@
 """The gateway's HTTP routes under /v1: thin adapters from HTTP to the use cases.
 
-Any registry role (reader, publisher, approver, admin) may predict, send feedback and
-read jobs: the gateway serves models, it changes nothing in the registry.
+Any registry role (client, reader, publisher, approver, admin) may predict, send feedback
+and read its own jobs: the gateway serves models, it changes nothing in the registry.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ async def predict(
 async def get_job(request_id: str, caller: CallerDep, container: ContainerDep) -> JobView:
     """What became of a job: pending, done with its prediction or failed with the error,
     and how its webhook delivery went. A job submitted here is visible only to the key
-    that submitted it (and to admin keys); another key gets 404."""
+    that submitted it (and to admin keys); another key gets 404. A job published straight
+    to Kafka has no owner and is visible to admin keys only."""
     return await container.gateway.job(request_id, caller)
 
 

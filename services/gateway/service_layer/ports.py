@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
-from services.gateway.domain.rate_limit import Decision
 from shared.contracts import DeploymentState, PredictionRequest, WireModel
 from shared.jobstore.views import JobView
+from shared.rate_limit import Decision
 from shared.signature import InputSignature
 from shared.topics import TopicSpec
 

@@ -17,6 +17,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from services.inference.domain.answers import Answer, AnswerError, Classified, Output
+from shared.callback_seal import seal_callback
 from shared.contracts import Callback, DeadLetter, ErrorCode, PredictionRequest
 from shared.contracts.base import ModelName, RequestId, VersionNumber
 from shared.kafka.codec import (
@@ -149,10 +150,18 @@ def recover_error_answer(
     )
 
 
-def prediction_document(answer: Answer) -> dict[str, Any]:
-    """The answer in the `predictions` contract's shape (see shared/contracts/predictions.py)."""
+def prediction_document(answer: Answer, *, seal_key: bytes | None = None) -> dict[str, Any]:
+    """The answer in the `predictions` contract's shape (see shared/contracts/predictions.py).
+
+    With `seal_key`, a callback carries the seal that tells delivery a worker served it.
+    """
     error = answer.error
     callback_url = answer.callback_url
+    seal = (
+        seal_callback(seal_key, answer.request_id, callback_url)
+        if seal_key is not None and callback_url is not None
+        else None
+    )
     return {
         "request_id": answer.request_id,
         "model": answer.model,
@@ -164,6 +173,7 @@ def prediction_document(answer: Answer) -> dict[str, Any]:
         "latency_ms": answer.latency_ms,
         "routing_key": answer.routing_key,
         "callback": None if callback_url is None else {"url": callback_url},
+        "callback_seal": seal,
         "created_at": answer.created_at,
     }
 
@@ -185,8 +195,9 @@ class PredictionEncoder:
     without a UUID per record.
     """
 
-    def __init__(self, *, topic: str) -> None:
+    def __init__(self, *, topic: str, callback_seal_key: bytes | None = None) -> None:
         self.topic = topic
+        self._seal_key = callback_seal_key
         self._constant: Headers = [
             ("ce_specversion", SPEC_VERSION.encode()),
             ("ce_source", SOURCE.encode()),
@@ -205,7 +216,9 @@ class PredictionEncoder:
             ("ce_subject", key),
             (TRACEPARENT, traceparent),
         ]
-        value = orjson.dumps(prediction_document(answer), option=orjson.OPT_UTC_Z)
+        value = orjson.dumps(
+            prediction_document(answer, seal_key=self._seal_key), option=orjson.OPT_UTC_Z
+        )
         return OutgoingRecord(self.topic, key, value, headers)
 
 

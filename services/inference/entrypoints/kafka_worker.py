@@ -133,7 +133,11 @@ class InferenceWorker:
         self._deployment_sync = deployment_sync
         self._requests_topic = settings.topic(REQUESTS.name)
         self._dead_letters_topic = settings.topic(DEAD_LETTERS.name)
-        self._encoder = PredictionEncoder(topic=settings.topic(PREDICTIONS.name))
+        seal_key = settings.callback_seal_key
+        self._encoder = PredictionEncoder(
+            topic=settings.topic(PREDICTIONS.name),
+            callback_seal_key=seal_key.get_secret_value().encode() if seal_key else None,
+        )
         self._exactly_once = settings.delivery_mode == "exactly-once"
         self._client_id = f"{settings.kafka_client_id}-inference-{settings.worker_instance}"
         self._consumer: AIOKafkaConsumer | None = None
@@ -276,6 +280,7 @@ class InferenceWorker:
             linger_ms=settings.linger_ms,
             max_batch_size=settings.producer_max_batch_bytes,
             **options,
+            **settings.kafka_security.client_options(),
         )
 
     def _make_consumer(self) -> AIOKafkaConsumer:
@@ -290,6 +295,7 @@ class InferenceWorker:
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(settings.session_timeout_ms // 3, 100),
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **settings.kafka_security.client_options(),
         )
 
     # -- one batch -------------------------------------------------------------------------

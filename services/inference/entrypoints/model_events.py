@@ -16,6 +16,7 @@ from services.inference.service_layer.model_store import ModelStore
 from shared.contracts import ModelEvent
 from shared.kafka.codec import UndecodableMessage
 from shared.kafka.model_events import ModelEventsFollower
+from shared.kafka.security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,11 @@ class DeploymentSync:
         self._metrics = metrics
         self._preloads: set[asyncio.Task[None]] = set()
 
-    def follower(self, *, bootstrap: str, topic: str, client_id: str) -> ModelEventsFollower:
+    def follower(
+        self, *, bootstrap: str, topic: str, client_id: str, security: KafkaSecurity = PLAINTEXT
+    ) -> ModelEventsFollower:
         return ModelEventsFollower(
+            security=security,
             bootstrap=bootstrap,
             topic=topic,
             client_id=client_id,

@@ -26,7 +26,12 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(unique=True, max_length=128)
     role: str = Field(max_length=16)
     key_hash: str = Field(unique=True, max_length=64)
+    owner: str = Field(max_length=128, index=True)
+    """The person or team the key belongs to: two keys of one owner are one approver."""
     created_at: datetime = _timestamp(nullable=False)
+    expires_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     revoked_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )

@@ -8,7 +8,10 @@ from enum import StrEnum
 class Role(StrEnum):
     """Who may do what, from least to most powerful."""
 
+    CLIENT = "client"
+    """Predicts, sends feedback and reads its own jobs through the gateway; nothing more."""
     READER = "reader"
+    """Reads the registry: models, versions, their artifacts and training data."""
     PUBLISHER = "publisher"
     APPROVER = "approver"
     ADMIN = "admin"
@@ -22,4 +25,4 @@ class Role(StrEnum):
         return self.rank >= needed.rank
 
 
-_RANK = {Role.READER: 0, Role.PUBLISHER: 1, Role.APPROVER: 2, Role.ADMIN: 3}
+_RANK = {Role.CLIENT: 0, Role.READER: 1, Role.PUBLISHER: 2, Role.APPROVER: 3, Role.ADMIN: 4}

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Response, UploadFile, status
 from pydantic import ValidationError
 
-from services.registry.adapters import api_keys
-from services.registry.domain.roles import Role
 from services.registry.entrypoints.dependencies import (
     ActorDep,
     ContainerDep,
     Limit,
     Offset,
+    ReaderDep,
     SessionDep,
 )
 from services.registry.entrypoints.views import (
-    ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyPublic,
     ApprovalPublic,
     AuditRecordPublic,
     DatasetPublic,
@@ -28,34 +28,85 @@ from services.registry.entrypoints.views import (
     ErrorBody,
     ModelPublic,
     VersionPublic,
+    WebhookSecretIssued,
 )
-from services.registry.service_layer import audit, deployments, models, versions
+from services.registry.service_layer import access, audit, deployments, models, versions
 from services.registry.service_layer.context import get_model as get_registered_model
-from services.registry.service_layer.errors import Conflict, InvalidInput
+from services.registry.service_layer.errors import InvalidInput
 from shared.kafka.codec import describe_validation_error
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 router = APIRouter(prefix="/v1", responses=ERRORS)
 Reason = Annotated[str, Query(min_length=1, max_length=2000, description="Why; audited.")]
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, tags=["access"])
-def create_api_key(body: ApiKeyCreate, actor: ActorDep, session: SessionDep) -> ApiKeyCreated:
-    """Issue an API key with a role (admin only). The token is returned only this once."""
-    actor.require(Role.ADMIN, "issuing API keys")
-    try:
-        token = api_keys.create_key(session, name=body.name, role=body.role)
-    except ValueError as error:
-        raise Conflict(str(error)) from None
-    return ApiKeyCreated(name=body.name, role=body.role, key=token)
+def create_api_key(
+    body: access.ApiKeyCreate, actor: ActorDep, session: SessionDep, container: ContainerDep
+) -> ApiKeyCreated:
+    """Issue an API key with a role, an owner and optionally an expiry (admin only). The
+    token and the key's webhook secret are returned only this once."""
+    issued = access.create_key(
+        session,
+        container.webhook_secrets,
+        actor,
+        body,
+        overlap=timedelta(seconds=container.settings.webhook_secret_overlap_seconds),
+    )
+    return ApiKeyCreated(
+        **ApiKeyPublic.of(issued.key).model_dump(),
+        key=issued.token,
+        webhook_secret=issued.webhook_secret,
+    )
+
+
+@router.get("/api-keys", tags=["access"])
+def list_api_keys(actor: ActorDep, session: SessionDep) -> list[ApiKeyPublic]:
+    """Every key with its role, owner, expiry and revocation (admin only); never a token."""
+    return [ApiKeyPublic.of(row) for row in access.list_keys(actor, session)]
+
+
+@router.delete("/api-keys/{name}", tags=["access"])
+def revoke_api_key(name: str, actor: ActorDep, session: SessionDep) -> ApiKeyPublic:
+    """Revoke a key at once (admin, or the key itself). Gateways stop accepting it within
+    their auth-cache lifetime (MODELBUS_AUTH_CACHE_SECONDS)."""
+    return ApiKeyPublic.of(access.revoke_key(session, actor, name))
+
+
+@router.post("/api-keys/{name}/webhook-secret", tags=["access"])
+def rotate_webhook_secret(
+    name: str,
+    actor: ActorDep,
+    session: SessionDep,
+    container: ContainerDep,
+    overlap_seconds: Annotated[
+        float | None,
+        Query(ge=0, le=30 * 86_400, description="How long the old secret still signs."),
+    ] = None,
+) -> WebhookSecretIssued:
+    """A new webhook secret for the key (admin, or the key itself), shown only this once.
+    Until the overlap ends every webhook carries both signatures."""
+    overlap = (
+        overlap_seconds
+        if overlap_seconds is not None
+        else container.settings.webhook_secret_overlap_seconds
+    )
+    issued = access.rotate_webhook_secret(
+        session, container.webhook_secrets, actor, name, overlap=timedelta(seconds=overlap)
+    )
+    return WebhookSecretIssued(
+        key=issued.subscriber,
+        webhook_secret=issued.secret,
+        previous_valid_until=issued.previous_valid_until,
+    )
 
 
 @router.get("/whoami", tags=["access"])
 def whoami(actor: ActorDep) -> dict[str, str]:
-    """The caller's key name and role; other services use it to authenticate their callers."""
-    return {"name": actor.name, "role": actor.role.value}
+    """The caller's key name, role and owner; other services use it to authenticate callers."""
+    return {"name": actor.name, "role": actor.role.value, "owner": actor.accountable}
 
 
 @router.post("/models", status_code=status.HTTP_201_CREATED, tags=["models"])
@@ -66,13 +117,13 @@ def create_model(body: models.ModelCreate, actor: ActorDep, session: SessionDep)
 
 @router.get("/models", tags=["models"])
 def list_models(
-    _actor: ActorDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+    _actor: ReaderDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> list[ModelPublic]:
     return [ModelPublic.of(row) for row in models.list_models(session, limit=limit, offset=offset)]
 
 
 @router.get("/models/{name}", tags=["models"])
-def get_model(name: str, _actor: ActorDep, session: SessionDep) -> ModelPublic:
+def get_model(name: str, _actor: ReaderDep, session: SessionDep) -> ModelPublic:
     return ModelPublic.of(get_registered_model(session, name))
 
 
@@ -129,14 +180,14 @@ async def register_version(
 
 @router.get("/models/{name}/versions", tags=["versions"])
 def list_versions(
-    name: str, _actor: ActorDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+    name: str, _actor: ReaderDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> list[VersionPublic]:
     rows = versions.list_versions(session, name, limit=limit, offset=offset)
     return [_version_view(session, name, row.version) for row in rows]
 
 
 @router.get("/models/{name}/versions/{number}", tags=["versions"])
-def get_version(name: str, number: int, _actor: ActorDep, session: SessionDep) -> VersionPublic:
+def get_version(name: str, number: int, _actor: ReaderDep, session: SessionDep) -> VersionPublic:
     return _version_view(session, name, number)
 
 
@@ -147,7 +198,7 @@ def get_version(name: str, number: int, _actor: ActorDep, session: SessionDep) -
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def download_artifact(
-    name: str, number: int, _actor: ActorDep, session: SessionDep, container: ContainerDep
+    name: str, number: int, _actor: ReaderDep, session: SessionDep, container: ContainerDep
 ) -> Response:
     """The skops file, hash-checked before it is sent; its SHA-256 is in the ETag."""
     _, row = versions.get_version(session, name, number)
@@ -163,7 +214,7 @@ def download_artifact(
 
 
 @router.get("/models/{name}/versions/{number}/profile", tags=["versions"])
-def get_profile(name: str, number: int, _actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+def get_profile(name: str, number: int, _actor: ReaderDep, session: SessionDep) -> dict[str, Any]:
     """The reference profile of the training data, which drift is measured against."""
     _, row = versions.get_version(session, name, number)
     return row.profile
@@ -186,7 +237,7 @@ def decide_approval(
 
 
 @router.get("/datasets/{sha256}", tags=["datasets"])
-def get_dataset(sha256: str, _actor: ActorDep, session: SessionDep) -> DatasetPublic:
+def get_dataset(sha256: str, _actor: ReaderDep, session: SessionDep) -> DatasetPublic:
     return DatasetPublic.of(versions.get_dataset(session, sha256))
 
 
@@ -197,7 +248,7 @@ def get_dataset(sha256: str, _actor: ActorDep, session: SessionDep) -> DatasetPu
     responses={200: {"content": {"text/csv": {}}}},
 )
 def download_dataset(
-    sha256: str, _actor: ActorDep, session: SessionDep, container: ContainerDep
+    sha256: str, _actor: ReaderDep, session: SessionDep, container: ContainerDep
 ) -> Response:
     """The stored training-data snapshot, hash-checked."""
     dataset = versions.get_dataset(session, sha256)
@@ -206,14 +257,14 @@ def download_dataset(
 
 
 @router.get("/models/{name}/deployment", tags=["deployments"])
-def get_deployment(name: str, _actor: ActorDep, session: SessionDep) -> DeploymentPublic:
+def get_deployment(name: str, _actor: ReaderDep, session: SessionDep) -> DeploymentPublic:
     """Which versions serve now: production, canary with its weight, shadow."""
     return DeploymentPublic.of(name, deployments.current_deployment(session, name))
 
 
 @router.get("/models/{name}/deployment/history", tags=["deployments"])
 def get_deployment_history(
-    name: str, _actor: ActorDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+    name: str, _actor: ReaderDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> list[DeploymentRecordPublic]:
     """What served when, newest first."""
     rows = deployments.history(session, name, limit=limit, offset=offset)
@@ -268,7 +319,7 @@ def rollback(
 
 @router.get("/audit", tags=["audit"])
 def list_audit(
-    _actor: ActorDep,
+    _actor: ReaderDep,
     session: SessionDep,
     model: str | None = None,
     actor: str | None = None,

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from services.registry.adapters.tables import (
+    ApiKey,
     Approval,
     AuditRecord,
     Dataset,
@@ -220,12 +221,37 @@ class AuditRecordPublic(BaseModel):
         )
 
 
-class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@-]+$")
-    role: Role
-
-
-class ApiKeyCreated(BaseModel):
+class ApiKeyPublic(BaseModel):
     name: str
     role: Role
+    owner: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiKey) -> ApiKeyPublic:
+        return cls(
+            name=row.name,
+            role=Role(row.role),
+            owner=row.owner,
+            created_at=as_utc(row.created_at),
+            expires_at=as_utc(row.expires_at) if row.expires_at else None,
+            revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
+        )
+
+
+class ApiKeyCreated(ApiKeyPublic):
     key: str = Field(description="The token; shown only once, store it now.")
+    webhook_secret: str | None = Field(
+        description="Standard Webhooks secret (whsec_...) that signs the webhooks of jobs "
+        "this key submits; shown only once. Null when the registry keeps no webhook secrets."
+    )
+
+
+class WebhookSecretIssued(BaseModel):
+    key: str = Field(description="The API key whose webhooks the secret signs.")
+    webhook_secret: str = Field(description="The new secret; shown only once.")
+    previous_valid_until: datetime | None = Field(
+        description="Until when the previous secret still signs too (both signatures sent)."
+    )

@@ -16,10 +16,16 @@ from shared.topics import MODEL_EVENTS
 
 @dataclass(frozen=True)
 class Actor:
-    """The authenticated caller: an API key's name and role."""
+    """The authenticated caller: an API key's name, role and owner (a person or team)."""
 
     name: str
     role: Role
+    owner: str = ""
+
+    @property
+    def accountable(self) -> str:
+        """Who answers for what the key does: its owner, else the key itself."""
+        return self.owner or self.name
 
     def require(self, needed: Role, action: str) -> None:
         if not self.role.includes(needed):

@@ -24,6 +24,16 @@ class Forbidden(RegistryError):
     code = "forbidden"
 
 
+class RateLimited(RegistryError):
+    status_code = 429
+    code = "rate_limited"
+
+
+class Unavailable(RegistryError):
+    status_code = 503
+    code = "unavailable"
+
+
 class InvalidInput(RegistryError):
     status_code = 422
     code = "invalid_input"

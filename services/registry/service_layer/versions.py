@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from services.registry.adapters.api_keys import find_key_by_name
 from services.registry.adapters.blob_store import BlobIntegrityError, BlobStore
 from services.registry.adapters.tables import Approval, Dataset, ModelVersion, RegisteredModel
 from services.registry.domain.roles import Role
@@ -236,12 +237,16 @@ def get_dataset(session: Session, sha256: str) -> Dataset:
 def decide_approval(
     session: Session, actor: Actor, model_name: str, version_number: int, request: ApprovalRequest
 ) -> Approval:
-    """An approver's verdict on a version; nobody approves their own work."""
+    """An approver's verdict on a version; nobody approves their own work, whichever of
+    their keys they use: the registering key's owner is compared, not only its name."""
     actor.require(Role.APPROVER, "approving a version")
     model, version = get_version(session, model_name, version_number)
-    if version.created_by == actor.name:
+    registering_key = find_key_by_name(session, version.created_by)
+    author = registering_key.owner if registering_key is not None else version.created_by
+    if version.created_by == actor.name or author == actor.accountable:
         raise Forbidden(
-            f"key {actor.name!r} registered version {version_number} and cannot also approve it"
+            f"version {version_number} was registered by {author!r}, who owns key "
+            f"{actor.name!r} too, and cannot also approve it"
         )
     assert version.id is not None
     approval = Approval(

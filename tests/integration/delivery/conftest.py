@@ -15,7 +15,7 @@ from services.delivery.settings import DeliverySettings
 from shared.kafka.admin import ensure_topics
 from shared.kafka.publisher import Publisher
 from shared.topics import DEAD_LETTERS, PREDICTIONS
-from tests.integration.delivery.support import DeliveryHarness
+from tests.integration.delivery.support import CALLBACK_SEAL_KEY, DeliveryHarness
 from tests.support.kafka_broker import KafkaBroker
 
 
@@ -45,6 +45,7 @@ async def delivery_factory(
             "topic_prefix": topic_prefix,
             "jobs_database_url": f"sqlite:///{tmp_path / 'jobs.db'}",
             "webhook_secret": webhook_secret,
+            "callback_seal_key": CALLBACK_SEAL_KEY,
             "consumer_group": f"{topic_prefix}delivery",
             "backoff_base_seconds": 0.05,
             "backoff_max_seconds": 0.2,

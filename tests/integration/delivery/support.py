@@ -17,11 +17,14 @@ from aiokafka import AIOKafkaProducer
 from services.delivery.bootstrap import DeliveryService
 from services.delivery.receiver import ReceiverStats, create_receiver_app
 from services.delivery.settings import DeliverySettings
+from shared.callback_seal import seal_callback
 from shared.contracts import ClassifierOutput, Prediction
 from shared.jobstore.views import JobView
 from shared.kafka.publisher import Publisher
 from shared.topics import DEAD_LETTERS, PREDICTIONS
 from tests.support.ports import free_port
+
+CALLBACK_SEAL_KEY = "callback-seal-key-for-tests-0123456789"
 
 
 async def eventually(
@@ -98,6 +101,11 @@ class DeliveryHarness:
         return self.settings.topic(DEAD_LETTERS.name)
 
     async def publish(self, prediction: Prediction) -> None:
+        """Publish as a worker does: its callback sealed with the key workers share."""
+        await self.publish_as_is(sealed(prediction))
+
+    async def publish_as_is(self, prediction: Prediction) -> None:
+        """Publish without sealing anything, as anyone with access to the topic could."""
         await self.publisher.publish(PREDICTIONS, prediction, key=prediction.partition_key)
 
     async def publish_raw(self, value: bytes, *, key: bytes | None = None) -> None:
@@ -121,6 +129,16 @@ class DeliveryHarness:
         job = await eventually(check, timeout=timeout, what=f"{request_id} {delivery_status}")
         assert isinstance(job, JobView)
         return job
+
+
+def sealed(prediction: Prediction) -> Prediction:
+    """The prediction with its callback sealed as a worker with CALLBACK_SEAL_KEY seals it."""
+    if prediction.callback is None or prediction.callback_seal is not None:
+        return prediction
+    seal = seal_callback(
+        CALLBACK_SEAL_KEY.encode(), prediction.request_id, str(prediction.callback.url)
+    )
+    return prediction.model_copy(update={"callback_seal": seal})
 
 
 def prediction(

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from shared.callback_seal import seal_callback
+from shared.contracts import PredictionRequest
 from shared.kafka.codec import decode
 from shared.topics import DEAD_LETTERS
-from tests.integration.delivery.support import eventually, prediction, run_receiver
+from tests.integration.delivery.support import (
+    CALLBACK_SEAL_KEY,
+    eventually,
+    prediction,
+    run_receiver,
+)
 from tests.support.topic_reader import read_records
 
 pytestmark = [pytest.mark.kafka]
@@ -46,6 +54,51 @@ async def test_shadow_predictions_are_never_delivered(
         ("both", "production"),
     ]
     assert receiver.stats.received == 2
+
+
+async def test_a_prediction_forged_on_the_topic_sends_nothing_to_its_callback(
+    delivery_factory: Callable[..., Any], webhook_secret: str
+) -> None:
+    """Only a callback the gateway recorded, or one a worker sealed, gets a webhook."""
+    with run_receiver(webhook_secret) as receiver:
+        async with delivery_factory(webhook_allowlist=["127.0.0.1"]) as harness:
+            gateway_job = PredictionRequest(
+                request_id="gateway-job", model="iris", inputs={"x": 1.0}
+            )
+            await asyncio.to_thread(harness.service.store.create_pending, gateway_job, "app")
+            forged = [
+                prediction("forged-unsealed", receiver.hook("forged")),
+                prediction("forged-bad-seal", receiver.hook("forged")).model_copy(
+                    update={"callback_seal": "A" * 43}
+                ),
+                # A real seal, copied onto another request id, does not carry over.
+                prediction("forged-moved-seal", receiver.hook("forged")).model_copy(
+                    update={
+                        "callback_seal": seal_callback(
+                            CALLBACK_SEAL_KEY.encode(), "sealed", receiver.hook("forged")
+                        )
+                    }
+                ),
+                # The gateway's job had no callback: a forged answer cannot give it one.
+                prediction("gateway-job", receiver.hook("forged")),
+            ]
+            for record in forged:
+                await harness.publish_as_is(record)
+            await harness.publish(prediction("sealed", receiver.hook("sealed")))
+            await harness.job_in_state("sealed", "delivered")
+
+            async def all_consumed() -> bool:
+                return bool(harness.service.metrics.predictions_recorded == 5)
+
+            await eventually(all_consumed, what="all five predictions to be consumed")
+            jobs = {p.request_id: await harness.job(p.request_id) for p in forged}
+
+    assert receiver.stats.received == 1
+    assert [payload["request_id"] for payload in receiver.payloads] == ["sealed"]
+    for request_id, job in jobs.items():
+        assert job is not None, request_id
+        assert job.delivery.status == "none", request_id
+        assert job.delivery.callback_url is None, request_id
 
 
 async def test_callbacks_into_private_networks_are_refused_without_any_connection(

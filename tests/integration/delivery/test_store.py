@@ -21,6 +21,7 @@ from services.delivery.service_layer.ingest import (
     RecordOrigin,
     RecordPredictions,
 )
+from shared.callback_seal import seal_callback
 from shared.contracts import (
     Callback,
     ClassifierOutput,
@@ -41,21 +42,34 @@ TRACEPARENT = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
 pytestmark = [pytest.mark.postgres]
 
 
+SEAL_KEY = b"callback-seal-key-for-tests-0123456789"
+
+
 @pytest.fixture
 def store(jobstore_engine: Engine) -> JobStore:
     return JobStore(jobstore_engine)
 
 
+def sealed(prediction: Prediction) -> Prediction:
+    """The prediction with its callback sealed, as a worker sends it."""
+    if prediction.callback is None:
+        return prediction
+    seal = seal_callback(SEAL_KEY, prediction.request_id, str(prediction.callback.url))
+    return prediction.model_copy(update={"callback_seal": seal})
+
+
 def answer(request_id: str, *, callback: bool = True, variant: str = "production") -> Prediction:
-    return Prediction(
-        request_id=request_id,
-        model="iris",
-        version=1,
-        variant=variant,
-        status="ok",
-        output=ClassifierOutput(label="setosa", probabilities={"setosa": 1.0}),
-        latency_ms=1.0,
-        callback={"url": f"https://hooks.example.com/{request_id}"} if callback else None,
+    return sealed(
+        Prediction(
+            request_id=request_id,
+            model="iris",
+            version=1,
+            variant=variant,
+            status="ok",
+            output=ClassifierOutput(label="setosa", probabilities={"setosa": 1.0}),
+            latency_ms=1.0,
+            callback={"url": f"https://hooks.example.com/{request_id}"} if callback else None,
+        )
     )
 
 
@@ -255,9 +269,17 @@ async def test_a_prediction_postgresql_rejects_is_dead_lettered_alone(
     engine = make_engine(url)
     try:
         store, sink, woken = JobStore(engine), CollectedDeadLetters(), []
-        handler = RecordPredictions(store, sink, DeliveryMetrics(), on_due=lambda: woken.append(1))
-        too_long = answer("too-long").model_copy(
-            update={"callback": Callback(url="https://hooks.example.com/" + "a" * 2040)}
+        handler = RecordPredictions(
+            store,
+            sink,
+            DeliveryMetrics(),
+            on_due=lambda: woken.append(1),
+            callback_seal_key=SEAL_KEY,
+        )
+        too_long = sealed(
+            answer("too-long").model_copy(
+                update={"callback": Callback(url="https://hooks.example.com/" + "a" * 2040)}
+            )
         )
 
         def consumed(item: Prediction, offset: int) -> ConsumedPrediction:
@@ -441,6 +463,7 @@ async def test_ingest_hands_over_what_it_has_room_for_and_announces_the_rest(
         on_due=lambda: woken.append(1),
         claimed=room,
         lease=LEASE,
+        callback_seal_key=SEAL_KEY,
     )
 
     def consumed(item: Prediction, offset: int) -> ConsumedPrediction:

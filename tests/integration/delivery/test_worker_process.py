@@ -16,11 +16,13 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.publisher import Publisher
 from shared.topics import DEAD_LETTERS, PREDICTIONS
 from tests.integration.delivery.support import (
+    CALLBACK_SEAL_KEY,
     eventually,
     free_port,
     http_get,
     prediction,
     run_receiver,
+    sealed,
 )
 from tests.support.kafka_broker import KafkaBroker
 
@@ -53,6 +55,7 @@ async def test_the_worker_delivers_and_stops_cleanly_on_sigterm(
                 topic_prefix=topic_prefix,
                 jobs_database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
                 webhook_secret=webhook_secret,
+                callback_seal_key=CALLBACK_SEAL_KEY,
                 webhook_allowlist="127.0.0.1",
                 consumer_group=f"{topic_prefix}delivery",
                 delivery_health_port=health.rsplit(":", 1)[1],
@@ -76,7 +79,7 @@ async def test_the_worker_delivers_and_stops_cleanly_on_sigterm(
             )
             await publisher.start()
             try:
-                sent = prediction("via-process", receiver.hook("p"))
+                sent = sealed(prediction("via-process", receiver.hook("p")))
                 await publisher.publish(PREDICTIONS, sent, key=sent.partition_key)
             finally:
                 await publisher.stop()

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.gateway.conftest import IRIS_INPUTS, Gateway, StartGateway
+from shared.clients.registry import RegistryClient
+from shared.contracts import ClassifierOutput, Prediction
+from shared.jobstore.store import JobStore
+from tests.integration.gateway.conftest import IRIS_INPUTS, Gateway, Stack, StartGateway
 from tests.support.live_registry import free_port
 
 pytestmark = [pytest.mark.kafka]
@@ -56,7 +59,7 @@ def test_a_bad_key_is_401_and_the_refusal_is_cached_briefly(shared_gateway: Gate
     assert authenticator.registry_calls == calls_after_first  # answered from the cache
 
 
-@pytest.mark.parametrize("role", ["reader", "publisher", "approver", "admin"])
+@pytest.mark.parametrize("role", ["client", "reader", "publisher", "approver", "admin"])
 def test_any_role_may_predict_read_jobs_and_send_feedback(
     shared_gateway: Gateway, role: str
 ) -> None:
@@ -102,6 +105,84 @@ def test_a_job_is_visible_to_the_key_that_submitted_it_and_to_admins_only(
     )  # no hint that the job exists
     assert replay_by_other.status_code == 409
     _assert_error(replay_by_other.json(), "request_id_conflict")
+
+
+def test_a_job_published_straight_to_kafka_is_visible_to_admins_only(
+    shared_gateway: Gateway,
+) -> None:
+    JobStore(shared_gateway.container.jobs.engine).record_predictions(
+        [
+            Prediction(
+                request_id="kafka-direct-1",
+                model="iris",
+                version=1,
+                variant="production",
+                status="ok",
+                output=ClassifierOutput(label="setosa", probabilities={"setosa": 1.0}),
+                latency_ms=1.0,
+            )
+        ]
+    )
+
+    by_role = {
+        role: shared_gateway.call("GET", "/v1/jobs/kafka-direct-1", role=role)
+        for role in ("client", "reader", "publisher", "approver", "admin")
+    }
+
+    assert by_role.pop("admin").json()["owner"] is None
+    for role, response in by_role.items():
+        assert response.status_code == 404, (role, response.text)
+        _assert_error(response.json(), "unknown_job")
+
+
+def test_a_revoked_key_is_refused_once_the_auth_cache_lapses(
+    start_gateway: StartGateway, stack: Stack
+) -> None:
+    with RegistryClient(stack.registry.url, stack.registry.keys["admin"]) as admin:
+        token = admin.create_api_key("revoked-at-the-gateway", "client")
+        with start_gateway(auth_cache_seconds=1.0) as gateway:
+            headers = {"Authorization": f"Bearer {token}"}
+            before = gateway.call("GET", "/v1/jobs/x", role=None, headers=headers)
+            admin.revoke_api_key("revoked-at-the-gateway")
+            revoked_at = time.monotonic()
+            deadline = revoked_at + 10
+            while (
+                status := gateway.call("GET", "/v1/jobs/x", role=None, headers=headers).status_code
+            ) == 404:
+                assert time.monotonic() < deadline, "the revoked key was never refused"
+                time.sleep(0.05)
+            refused_after = time.monotonic() - revoked_at
+
+    assert before.status_code == 404  # accepted: no such job
+    assert status == 401
+    assert refused_after <= 1.0 + 0.5  # within the cache lifetime (plus a poll)
+
+
+def test_failed_attempts_of_one_address_get_429_before_the_registry_is_asked(
+    start_gateway: StartGateway,
+) -> None:
+    with start_gateway(auth_failures_per_second=0.2, auth_failures_burst=3) as gateway:
+        authenticator = gateway.container.authenticator
+        calls = authenticator.registry_calls
+        failures = [
+            gateway.call(
+                "GET", "/v1/jobs/x", role=None, headers={"Authorization": f"Bearer bad-{i}"}
+            )
+            for i in range(3)
+        ]
+        asked = authenticator.registry_calls - calls
+        limited = gateway.call(
+            "GET", "/v1/jobs/x", role=None, headers={"Authorization": "Bearer bad-new"}
+        )
+        without_key = gateway.call("GET", "/v1/jobs/x", role=None)
+
+        assert [response.status_code for response in failures] == [401, 401, 401]
+        assert asked == 3
+        for response in (limited, without_key):
+            assert response.status_code == 429, response.text
+            _assert_error(response.json(), "rate_limited")
+            assert 1 <= int(response.headers["Retry-After"]) <= 5
+        assert authenticator.registry_calls - calls == 3  # the new key was never checked
 
 
 def test_an_x_api_key_header_works_and_a_known_key_is_checked_once(

@@ -64,10 +64,13 @@ def test_inconsistent_or_unsafe_settings_are_refused() -> None:
         DeliverySettings(**base, connect_timeout_seconds=20)
     with pytest.raises(ValidationError, match="backoff_max_seconds"):
         DeliverySettings(**base, backoff_base_seconds=10, backoff_max_seconds=1)
-    with pytest.raises(ValidationError, match="PostgreSQL"):
+    with pytest.raises(ValidationError, match="MODELBUS_CALLBACK_SEAL_KEY"):
         DeliverySettings(**base, environment="production")
+    sealed = base | {"callback_seal_key": "k" * 32}
+    with pytest.raises(ValidationError, match="PostgreSQL"):
+        DeliverySettings(**sealed, environment="production")
     production = DeliverySettings(
-        **base,
+        **sealed,
         environment="production",
         jobs_database_url="postgresql+psycopg://delivery@db/jobs",
     )

@@ -67,3 +67,19 @@ def test_the_receiver_accepts_valid_and_rejects_invalid_signatures() -> None:
         "accepted_ids": ["msg_abc"],
     }
     assert payloads == [json.loads(BODY)]
+
+
+def test_a_receiver_holding_several_secrets_accepts_any_of_them_and_nothing_else() -> None:
+    own, default = new_webhook_secret(), new_webhook_secret()
+    client = TestClient(create_receiver_app([own, default]))
+
+    answers = [
+        client.post(
+            "/hooks/x",
+            content=BODY,
+            headers=WebhookSigner(secret).headers(webhook_id=f"msg_{index}", body=BODY),
+        ).status_code
+        for index, secret in enumerate((own, default, new_webhook_secret()))
+    ]
+
+    assert answers == [204, 204, 401]

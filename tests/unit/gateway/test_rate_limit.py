@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.domain.rate_limit import Decision, RateLimiter, TokenBucket
+from shared.rate_limit import Decision, RateLimiter, TokenBucket
 
 
 def test_a_full_bucket_allows_the_burst_then_refuses() -> None:

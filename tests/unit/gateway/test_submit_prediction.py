@@ -244,7 +244,9 @@ async def test_values_a_little_outside_the_training_range_pass_the_tolerance() -
     assert len(publisher.sent) == 1
 
 
-async def test_a_job_is_seen_only_by_its_key_and_admins(parts: Parts) -> None:
+async def test_a_job_is_seen_only_by_its_key_and_admins_and_an_ownerless_one_by_admins(
+    parts: Parts,
+) -> None:
     gateway, _, jobs, _ = parts
     await gateway.submit_prediction(
         SubmitPrediction(owner="app", model="churn", request_id="r1", inputs=GOOD)
@@ -255,7 +257,9 @@ async def test_a_job_is_seen_only_by_its_key_and_admins(parts: Parts) -> None:
     assert (await gateway.job("r1", Caller("root", "admin", "h"))).request_id == "r1"
     with pytest.raises(UnknownJob, match="no job with request id 'r1'"):
         await gateway.job("r1", Caller("other", "approver", "h"))
-    assert (await gateway.job("from-kafka", Caller("other", "reader", "h"))).owner is None
+    assert (await gateway.job("from-kafka", Caller("root", "admin", "h"))).owner is None
+    with pytest.raises(UnknownJob, match="no job with request id 'from-kafka'"):
+        await gateway.job("from-kafka", Caller("other", "reader", "h"))
 
 
 async def test_another_key_cannot_replay_or_learn_about_a_taken_request_id(parts: Parts) -> None:

@@ -18,6 +18,7 @@ from services.inference.adapters.kafka_records import (
     decode_batch,
 )
 from services.inference.domain.answers import Answer, AnswerError, Classified, Regressed
+from shared.callback_seal import is_sealed
 from shared.contracts import ErrorCode, Prediction
 from shared.contracts.base import utc_now
 from shared.kafka.codec import decode, encode
@@ -215,3 +216,24 @@ def test_sampled_flag_is_read_from_the_traceparent() -> None:
     assert (
         tracing.parent_context(b"00-00000000000000000000000000000000-b7ad6b7169203331-01") is None
     )
+
+
+def test_a_worker_with_the_seal_key_seals_the_callback_it_copied() -> None:
+    key = b"callback-seal-key-for-tests-0123456789"
+    answer = _answer(callback_url="https://example.com/hook?x=1")
+    sealed = PredictionEncoder(topic="t", callback_seal_key=key).encode(
+        answer, time=b"t", traceparent=b"tp"
+    )
+    unsealed = PredictionEncoder(topic="t").encode(answer, time=b"t", traceparent=b"tp")
+    no_callback = PredictionEncoder(topic="t", callback_seal_key=key).encode(
+        _answer(), time=b"t", traceparent=b"tp"
+    )
+
+    read = decode(PREDICTIONS, sealed.value, sealed.headers)
+    assert is_sealed(key, "r1", "https://example.com/hook?x=1", read.callback_seal)
+    assert not is_sealed(key, "r2", "https://example.com/hook?x=1", read.callback_seal)
+    assert not is_sealed(
+        b"another-key-0123456789abcdef0123", "r1", str(read.callback.url), read.callback_seal
+    )  # type: ignore[union-attr]
+    assert decode(PREDICTIONS, unsealed.value, unsealed.headers).callback_seal is None
+    assert decode(PREDICTIONS, no_callback.value, no_callback.headers).callback_seal is None

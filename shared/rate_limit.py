@@ -1,9 +1,8 @@
-"""Token buckets per API key: a burst up front, then a sustained rate.
+"""Token buckets per key (an API key, a client address): a burst, then a sustained rate.
 
 Pure: the caller passes the time, so tests need no clock and no sleeps. `RateLimiter`
-keeps buckets in one process; the database-backed limiter (adapters/rate_limits.py)
-stores each bucket's state and takes tokens with the same `TokenBucket`, so every
-gateway replica draws from one bucket per key.
+keeps buckets in one process; the gateway's database-backed limiter stores each bucket's
+state and takes tokens with the same `TokenBucket`, so every replica draws from one bucket.
 """
 
 from __future__ import annotations
@@ -95,6 +94,16 @@ class RateLimiter:
         else:
             self._buckets.move_to_end(key)
         return bucket.take(now)
+
+    def peek(self, key: str, now: float) -> Decision:
+        """Whether `key` has a token left, taking none (an unknown key has a full bucket)."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return Decision(allowed=True)
+        available = bucket.tokens(now)
+        if available >= 1.0:
+            return Decision(allowed=True)
+        return Decision(allowed=False, retry_after=(1.0 - available) / bucket.rate)
 
     def _evict(self, now: float, *, keep: str) -> None:
         """Forget full buckets first (no loss), then the least recently used ones."""

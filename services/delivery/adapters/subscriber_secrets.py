@@ -1,0 +1,51 @@
+"""Subscribers' webhook secrets from the job store, cached briefly per subscriber.
+
+A rotation reaches the signer within the cache lifetime; the overlap the registry grants
+(a day by default) is far longer, so receivers never see a webhook only the old secret or
+only a secret they do not have yet can verify.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from services.delivery.adapters.store_thread import RunInThread
+from shared.contracts.base import utc_now
+from shared.jobstore.webhook_secrets import SubscriberSecrets, WebhookSecretStore
+
+MAX_SUBSCRIBERS = 100_000
+
+
+class CachedSubscriberSecrets:
+    """`secrets_for(owner)`: the secrets that sign `owner`'s webhooks now, [] for none."""
+
+    def __init__(
+        self,
+        store: WebhookSecretStore,
+        *,
+        ttl_seconds: float,
+        run: RunInThread,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._run = run
+        self._clock = clock
+        self._cached: dict[str, tuple[float, SubscriberSecrets | None]] = {}
+        self.lookups = 0
+
+    async def secrets_for(self, owner: str | None) -> list[str]:
+        if owner is None:
+            return []
+        now = self._clock()
+        cached = self._cached.get(owner)
+        if cached is None or cached[0] <= now:
+            self.lookups += 1
+            found = await self._run(self._store.secrets_of, [owner])
+            if len(self._cached) >= MAX_SUBSCRIBERS:
+                self._cached.clear()
+            cached = (now + self._ttl, found.get(owner))
+            self._cached[owner] = cached
+        secrets = cached[1]
+        return secrets.valid_at(utc_now()) if secrets is not None else []
