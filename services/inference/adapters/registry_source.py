@@ -95,7 +95,11 @@ class RegistryModelSource:
         except (ModelFileError, ValidationError, KeyError, TypeError) as error:
             raise ModelLoadFailed(f"{type(error).__name__}: {error}") from None
         return ServableModel.wrap(
-            model=name, version=version, signature=signature, estimator=estimator
+            model=name,
+            version=version,
+            signature=signature,
+            estimator=estimator,
+            rejected=described.get("status") == "rejected",
         )
 
     @staticmethod

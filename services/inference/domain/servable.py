@@ -48,10 +48,18 @@ class ServableModel:
     has_probabilities: bool
     fitted_on_frame: bool
     validator: BatchValidator
+    rejected: bool = False
+    """An approver rejected the version when it was loaded: it answers no pinned request."""
 
     @classmethod
     def wrap(
-        cls, *, model: str, version: int, signature: InputSignature, estimator: Any
+        cls,
+        *,
+        model: str,
+        version: int,
+        signature: InputSignature,
+        estimator: Any,
+        rejected: bool = False,
     ) -> ServableModel:
         is_classifier = signature.task == "classification"
         classes = getattr(estimator, "classes_", None) if is_classifier else None
@@ -68,6 +76,7 @@ class ServableModel:
             has_probabilities=probabilistic,
             fitted_on_frame=getattr(estimator, "feature_names_in_", None) is not None,
             validator=BatchValidator(signature),
+            rejected=rejected,
         )
 
     def matrix(self, inputs: Sequence[Mapping[str, FeatureValue]]) -> NDArray[Any]:

@@ -103,6 +103,18 @@ class DeploymentCatalogue:
                 # Not served here yet: the first request for it fetches everything.
                 self._unknown_until.pop(name, None)
                 return set()
+            if _is_stale(event.deployment, held=state.deployment):
+                # A replay, or a state a refetch already brought: applying it would undo
+                # a later change.
+                log.info(
+                    "ignoring a deployment event no newer than the state held",
+                    extra={
+                        "model": name,
+                        "event_revision": event.deployment.revision,
+                        "held_revision": state.deployment.revision,
+                    },
+                )
+                return set()
             updated = replace(state, deployment=event.deployment)
             self._states[name] = updated
             log.info(
@@ -130,6 +142,19 @@ class DeploymentCatalogue:
             self._states.pop(name, None)
             self._unknown_until[name] = self._clock() + self._unknown_ttl
         else:
-            self._states[name] = ModelState.of(record)
+            fetched = ModelState.of(record)
+            held = self._states.get(name)
+            if held is not None and _is_stale(fetched.deployment, held=held.deployment):
+                # An event overtook this fetch: keep the deployment it brought.
+                fetched = replace(fetched, deployment=held.deployment)
+            self._states[name] = fetched
             self._unknown_until.pop(name, None)
         return record
+
+
+def _is_stale(candidate: DeploymentState, *, held: DeploymentState) -> bool:
+    """Whether `candidate` is no later a revision than the state held; states without a
+    revision (from a registry that has none) are never stale, as before revisions."""
+    if candidate.revision is None or held.revision is None:
+        return False
+    return candidate.revision <= held.revision

@@ -48,6 +48,7 @@ class ModelStore:
         self._loaded: dict[VersionKey, ServableModel] = {}
         self._failed: dict[VersionKey, LoadFailure] = {}
         self._loads: SingleFlight[VersionKey, None] = SingleFlight()
+        self._verdicts: dict[VersionKey, bool] = {}
 
     def get(self, model: str, version: int) -> ServableModel | Refusal:
         """The loaded version, or why it cannot serve (call `ensure` first)."""
@@ -85,6 +86,19 @@ class ModelStore:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    def is_rejected(self, model: str, version: int) -> bool:
+        """Whether an approver rejected the version: from its events, else from its load."""
+        key = (model, version)
+        verdict = self._verdicts.get(key)
+        if verdict is not None:
+            return verdict
+        loaded = self._loaded.get(key)
+        return loaded is not None and loaded.rejected
+
+    def record_verdict(self, model: str, version: int, *, rejected: bool) -> None:
+        """An approver's decision arrived as an event; it overrides the status seen at load."""
+        self._verdicts[(model, version)] = rejected
 
     def forget_failure(self, model: str, version: int) -> None:
         """A version was registered: stop answering `unknown_version` for it."""
