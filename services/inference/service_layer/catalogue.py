@@ -82,7 +82,7 @@ class DeploymentCatalogue:
     async def refresh_all(self) -> set[VersionKey]:
         """Replace every state with the registry's; returns the versions worth preloading."""
         names = await self._source.list_models()
-        records = await asyncio.gather(*(self._fetch(name) for name in names))
+        records = await asyncio.gather(*(self._fetch(name, authoritative=True) for name in names))
         fetched = {record.name for record in records if record is not None}
         for name in set(self._states) - fetched:
             del self._states[name]
@@ -96,6 +96,8 @@ class DeploymentCatalogue:
         name = event.model
         if event.event_type == "model.registered":
             self._unknown_until.pop(name, None)
+            # A name registered again means a fresh registry: its revisions start over.
+            self._states.pop(name, None)
             return set()
         state = self._states.get(name)
         if event.event_type == "deployment.changed" and event.deployment is not None:
@@ -136,7 +138,9 @@ class DeploymentCatalogue:
             return refreshed.serving_versions() if record and refreshed else set()
         return set()
 
-    async def _fetch(self, name: str) -> ModelRecord | None:
+    async def _fetch(self, name: str, *, authoritative: bool = False) -> ModelRecord | None:
+        """The registry's record of a model; unless `authoritative` (a full resync, when no
+        event is applied meanwhile), a newer deployment an event brought is kept."""
         record = await self._fetches.run(name, self._source.fetch_model(name))
         if record is None:
             self._states.pop(name, None)
@@ -144,7 +148,11 @@ class DeploymentCatalogue:
         else:
             fetched = ModelState.of(record)
             held = self._states.get(name)
-            if held is not None and _is_stale(fetched.deployment, held=held.deployment):
+            if (
+                not authoritative
+                and held is not None
+                and _is_stale(fetched.deployment, held=held.deployment)
+            ):
                 # An event overtook this fetch: keep the deployment it brought.
                 fetched = replace(fetched, deployment=held.deployment)
             self._states[name] = fetched

@@ -159,6 +159,14 @@ async def test_a_refetch_overtaken_by_a_newer_event_keeps_the_event_state() -> N
     catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
     await catalogue.refresh_all()
     await catalogue.apply(_changed(2, production=2))
-    await catalogue.refresh_all()  # the registry answered with revision 1, read earlier
+    # The registry answers with revision 1, as a read that started before the change would.
+    await catalogue.apply(ModelEvent(event_type="model.updated", model="iris", actor="t"))
     state = catalogue.get("iris")
     assert state is not None and state.deployment == DeploymentState(production=2, revision=2)
+
+    # A full resync believes the registry; a re-registered name starts its revisions over.
+    await catalogue.refresh_all()
+    assert catalogue.get("iris").deployment.revision == 1  # type: ignore[union-attr]
+    await catalogue.apply(_changed(9, production=2))
+    await catalogue.apply(ModelEvent(event_type="model.registered", model="iris", actor="t"))
+    assert catalogue.get("iris") is None
