@@ -42,6 +42,9 @@ class RegistrySettings(ModelbusSettings):
     publish_events: bool = True
     """Relay `model-events` to Kafka; off only for running the API without a broker."""
 
+    max_canary_weight: float = Field(default=0.5, gt=0.0, lt=1.0)
+    """Largest canary share of traffic a publisher may set; above it needs an approver."""
+
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     """How often the outbox relay looks for events it has not yet published."""
 

@@ -25,6 +25,14 @@ class DeploymentState(WireModel):
     canary: VersionNumber | None = None
     canary_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     shadow: VersionNumber | None = None
+    revision: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "The deployment's revision in the registry, one higher per change of this model; "
+            "a consumer ignores a state whose revision is not above the one it holds."
+        ),
+    )
 
 
 class ModelEvent(WireModel):

@@ -27,6 +27,7 @@ class ErrorCode:
     INVALID_INPUT = "invalid_input"
     UNKNOWN_MODEL = "unknown_model"
     UNKNOWN_VERSION = "unknown_version"
+    VERSION_REJECTED = "version_rejected"
     NO_DEPLOYMENT = "no_deployment"
     UNDECODABLE = "undecodable"
     MODEL_FAILURE = "model_failure"

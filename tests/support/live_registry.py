@@ -39,9 +39,10 @@ class LiveRegistry:
         task: str = "classification",
         routing: dict[str, object] | None = None,
     ) -> list[int]:
-        """Register `samples` as versions 1..n of `model`, approve all, promote the first."""
+        """Register `samples` as versions 1..n of `model`, approve all, promote the first;
+        then set `routing` (a cascade's small version must exist and be approved first)."""
         with self.client("publisher") as publisher, self.client("approver") as approver:
-            publisher.create_model(model, task, routing=routing or {})
+            publisher.create_model(model, task)
             versions = []
             for sample in samples:
                 created = publisher.register_version(
@@ -53,6 +54,8 @@ class LiveRegistry:
                 versions.append(int(created["version"]))
                 approver.decide(model, created["version"], "approve", "tests")
             publisher.promote(model, versions[0], "tests")
+            if routing:
+                approver.update_model(model, routing=routing, reason="tests")
         return versions
 
 

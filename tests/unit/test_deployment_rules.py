@@ -7,7 +7,9 @@ import pytest
 from services.registry.domain.deployment import (
     Deployment,
     DeploymentRuleViolation,
+    StaleRevision,
     production_stack,
+    require_revision,
 )
 
 
@@ -69,3 +71,11 @@ def test_production_stack_pushes_promotions_and_pops_rollbacks() -> None:
         1,
         3,
     ]
+
+
+def test_a_change_against_a_stale_revision_is_refused() -> None:
+    require_revision(3, None)
+    require_revision(3, 3)
+    with pytest.raises(StaleRevision, match="at revision 3, not the expected 2"):
+        require_revision(3, 2)
+    assert issubclass(StaleRevision, DeploymentRuleViolation)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from services.registry.domain.policy import PromotionPolicy, decide_promotion
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from services.registry.domain.policy import (
+    PromotionPolicy,
+    decide_live_trial,
+    decide_promotion,
+    role_for_canary,
+    role_for_new_policy,
+    role_for_routing_change,
+)
 from services.registry.domain.roles import Role
 
 GUARDED = PromotionPolicy(auto_promote=True, guard_metric="accuracy", min_improvement=0.01)
@@ -60,3 +72,41 @@ def test_roles_are_ordered() -> None:
     assert Role.APPROVER.includes(Role.PUBLISHER)
     assert not Role.PUBLISHER.includes(Role.APPROVER)
     assert not Role.READER.includes(Role.PUBLISHER)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_metric_that_is_not_a_finite_number_never_passes_the_guardrail(bad: float) -> None:
+    candidate = _decide(GUARDED, candidate_metrics={"accuracy": bad})
+    assert not candidate.allowed and "not a number" in candidate.reason
+    baseline = _decide(GUARDED, production_metrics={"accuracy": bad})
+    assert not baseline.allowed and "not a number" in baseline.reason
+    floored = GUARDED.model_copy(update={"min_value": 0.9})
+    first = _decide(floored, production_metrics=None, candidate_metrics={"accuracy": bad})
+    assert not first.allowed
+
+
+@pytest.mark.parametrize("field", ["min_improvement", "min_value"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_policy_numbers_must_be_finite(field: str, bad: float) -> None:
+    with pytest.raises(ValidationError, match="finite"):
+        PromotionPolicy.model_validate({"auto_promote": True, field: bad})
+
+
+def test_canary_and_shadow_need_the_same_consent_as_a_promotion() -> None:
+    strict = PromotionPolicy()
+    refused = decide_live_trial(strict, approved=False, rejected=False, trial="canary")
+    assert not refused.allowed and "needs an approval" in refused.reason
+    assert decide_live_trial(strict, approved=True, rejected=False, trial="shadow").allowed
+    assert decide_live_trial(GUARDED, approved=False, rejected=False, trial="canary").allowed
+    for policy in (strict, GUARDED):
+        rejected = decide_live_trial(policy, approved=False, rejected=True, trial="shadow")
+        assert not rejected.allowed and "rejected" in rejected.reason
+
+
+def test_roles_for_big_canaries_routing_and_loose_policies() -> None:
+    assert role_for_canary(0.5, max_unreviewed_weight=0.5) is Role.PUBLISHER
+    assert role_for_canary(0.51, max_unreviewed_weight=0.5) is Role.APPROVER
+    assert role_for_routing_change(PromotionPolicy()) is Role.APPROVER
+    assert role_for_routing_change(GUARDED) is Role.PUBLISHER
+    assert role_for_new_policy(PromotionPolicy(guard_metric="accuracy")) is Role.PUBLISHER
+    assert role_for_new_policy(GUARDED) is Role.APPROVER

@@ -100,6 +100,7 @@ class RegistryModelSource:
             signature=signature,
             estimator=estimator,
             artifact_bytes=len(artifact),
+            rejected=described.get("status") == "rejected",
         )
 
     @staticmethod

@@ -33,6 +33,14 @@ def unknown_version(model: str, version: int) -> Refusal:
     return Refusal(ErrorCode.UNKNOWN_VERSION, f"model {model!r} has no version {version}", version)
 
 
+def version_rejected(model: str, version: int) -> Refusal:
+    return Refusal(
+        ErrorCode.VERSION_REJECTED,
+        f"model {model!r} version {version} was rejected by an approver and answers no request",
+        version,
+    )
+
+
 def no_deployment(model: str) -> Refusal:
     return Refusal(
         ErrorCode.NO_DEPLOYMENT,

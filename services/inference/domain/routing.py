@@ -13,11 +13,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from services.inference.domain.answers import Classified, Output
 from shared.contracts import DeploymentState
 from shared.contracts.predictions import Variant
+from shared.routing_options import CascadeConfig, RoutingOptions
+
+__all__ = [
+    "CascadeConfig",
+    "Route",
+    "RoutingConfig",
+    "choose_route",
+    "confidence",
+    "routing_point",
+    "small_answer_is_final",
+]
 
 log = logging.getLogger(__name__)
 _POINTS = float(2**64)
@@ -61,21 +72,10 @@ def choose_route(
     return Route(deployment.production, "production")
 
 
-class CascadeConfig(BaseModel):
-    """A small model answers first; the routed (big) model only where it is unsure."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    small_version: int = Field(ge=1)
-    min_confidence: float = Field(gt=0.0, le=1.0)
-
-
-class RoutingConfig(BaseModel):
+class RoutingConfig(RoutingOptions):
     """Per-model serving options, from the registry model's `routing` field."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
-
-    cascade: CascadeConfig | None = None
 
     @classmethod
     def from_registry(cls, model: str, routing: Mapping[str, Any] | None) -> RoutingConfig:

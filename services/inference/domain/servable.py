@@ -50,6 +50,8 @@ class ServableModel:
     validator: BatchValidator
     artifact_bytes: int = 0
     """Size of the artifact it was loaded from: what the worker's memory bound counts."""
+    rejected: bool = False
+    """An approver rejected the version when it was loaded: it answers no pinned request."""
 
     @classmethod
     def wrap(
@@ -60,6 +62,7 @@ class ServableModel:
         signature: InputSignature,
         estimator: Any,
         artifact_bytes: int = 0,
+        rejected: bool = False,
     ) -> ServableModel:
         is_classifier = signature.task == "classification"
         classes = getattr(estimator, "classes_", None) if is_classifier else None
@@ -77,6 +80,7 @@ class ServableModel:
             fitted_on_frame=getattr(estimator, "feature_names_in_", None) is not None,
             validator=BatchValidator(signature),
             artifact_bytes=artifact_bytes,
+            rejected=rejected,
         )
 
     def matrix(self, inputs: Sequence[Mapping[str, FeatureValue]]) -> NDArray[Any]:

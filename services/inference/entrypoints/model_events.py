@@ -57,6 +57,9 @@ class DeploymentSync:
         self._metrics.model_events[event.event_type] += 1
         if event.event_type == "version.registered" and event.version is not None:
             self._store.forget_failure(event.model, event.version)
+        if event.event_type in ("version.approved", "version.rejected") and event.version:
+            rejected = event.event_type == "version.rejected"
+            self._store.record_verdict(event.model, event.version, rejected=rejected)
         preload = await self._catalogue.apply(event)
         if preload:
             self._preload_in_background(preload)

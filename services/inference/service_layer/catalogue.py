@@ -89,7 +89,7 @@ class DeploymentCatalogue:
     async def refresh_all(self) -> set[VersionKey]:
         """Replace every state with the registry's; returns the versions worth preloading."""
         names = await self._source.list_models()
-        records = await asyncio.gather(*(self._fetch(name) for name in names))
+        records = await asyncio.gather(*(self._fetch(name, authoritative=True) for name in names))
         fetched = {record.name for record in records if record is not None}
         for name in set(self._states) - fetched:
             del self._states[name]
@@ -113,12 +113,26 @@ class DeploymentCatalogue:
         name = event.model
         if event.event_type == "model.registered":
             self._unknown_until.pop(name)
+            # A name registered again means a fresh registry: its revisions start over.
+            self._states.pop(name, None)
             return set()
         state = self._states.get(name)
         if event.event_type == "deployment.changed" and event.deployment is not None:
             if state is None:
                 # Not served here yet: the first request for it fetches everything.
                 self._unknown_until.pop(name)
+                return set()
+            if _is_stale(event.deployment, held=state.deployment):
+                # A replay, or a state a refetch already brought: applying it would undo
+                # a later change.
+                log.info(
+                    "ignoring a deployment event no newer than the state held",
+                    extra={
+                        "model": name,
+                        "event_revision": event.deployment.revision,
+                        "held_revision": state.deployment.revision,
+                    },
+                )
                 return set()
             updated = replace(state, deployment=event.deployment)
             self._states[name] = updated
@@ -141,12 +155,31 @@ class DeploymentCatalogue:
             return refreshed.serving_versions() if record and refreshed else set()
         return set()
 
-    async def _fetch(self, name: str) -> ModelRecord | None:
+    async def _fetch(self, name: str, *, authoritative: bool = False) -> ModelRecord | None:
+        """The registry's record of a model; unless `authoritative` (a full resync, when no
+        event is applied meanwhile), a newer deployment an event brought is kept."""
         record = await self._fetches.run(name, self._source.fetch_model(name))
         if record is None:
             self._states.pop(name, None)
             self._unknown_until.put(name, self._clock() + self._unknown_ttl)
         else:
-            self._states[name] = ModelState.of(record)
+            fetched = ModelState.of(record)
+            held = self._states.get(name)
+            if (
+                not authoritative
+                and held is not None
+                and _is_stale(fetched.deployment, held=held.deployment)
+            ):
+                # An event overtook this fetch: keep the deployment it brought.
+                fetched = replace(fetched, deployment=held.deployment)
+            self._states[name] = fetched
             self._unknown_until.pop(name)
         return record
+
+
+def _is_stale(candidate: DeploymentState, *, held: DeploymentState) -> bool:
+    """Whether `candidate` is no later a revision than the state held; states without a
+    revision (from a registry that has none) are never stale, as before revisions."""
+    if candidate.revision is None or held.revision is None:
+        return False
+    return candidate.revision <= held.revision

@@ -197,6 +197,9 @@ class _BatchRun:
                     )
                 self.refusals[index] = answering
                 continue
+            if plan.route.pinned and store.is_rejected(request.model, plan.route.version):
+                self.refusals[index] = batching.version_rejected(request.model, answering.version)
+                continue
             problems = self._problems(answering, index)
             if problems:
                 self.refusals[index] = batching.invalid_input(
@@ -242,6 +245,8 @@ class _BatchRun:
             return None
         small = self.service.store.get(request.model, plan.cascade.small_version)
         if isinstance(small, Refusal) or not small.has_probabilities:
+            return None
+        if self.service.store.is_rejected(small.model, small.version):
             return None
         if self._problems(small, index):
             return None

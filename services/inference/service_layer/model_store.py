@@ -60,6 +60,7 @@ class ModelStore:
         )
         self._failed: BoundedLru[VersionKey, LoadFailure] = BoundedLru(max_entries=max_failures)
         self._loads: SingleFlight[VersionKey, None] = SingleFlight()
+        self._verdicts: dict[VersionKey, bool] = {}
 
     def get(self, model: str, version: int) -> ServableModel | Refusal:
         """The loaded version, or why it cannot serve (call `ensure` first)."""
@@ -114,6 +115,19 @@ class ModelStore:
     def _due(self, key: VersionKey, now: float) -> bool:
         failure = self._failed.peek(key)
         return failure is None or failure.retry_at <= now
+
+    def is_rejected(self, model: str, version: int) -> bool:
+        """Whether an approver rejected the version: from its events, else from its load."""
+        key = (model, version)
+        verdict = self._verdicts.get(key)
+        if verdict is not None:
+            return verdict
+        loaded = self._loaded.peek(key)
+        return loaded is not None and loaded.rejected
+
+    def record_verdict(self, model: str, version: int, *, rejected: bool) -> None:
+        """An approver's decision arrived as an event; it overrides the status seen at load."""
+        self._verdicts[(model, version)] = rejected
 
     def forget_failure(self, model: str, version: int) -> None:
         """A version was registered: stop answering `unknown_version` for it."""

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from services.registry.adapters.tables import OutboxEvent
@@ -18,12 +19,30 @@ from shared.topics import MODEL_EVENTS
 
 log = logging.getLogger(__name__)
 BATCH = 100
+LOCK_TIMEOUT_SECONDS = 30
+T = TypeVar("T")
+
+
+async def _in_thread(call: Callable[..., T], *args: Any) -> T:
+    """Run a blocking database call in a thread; if cancelled meanwhile, let it finish
+    first, so a session is never used from two threads at once."""
+    running = asyncio.ensure_future(asyncio.to_thread(call, *args))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.gather(running, return_exceptions=True)
+        raise
 
 
 class OutboxRelay:
-    """Publishes unpublished outbox rows in order, marking each once Kafka acknowledged it.
+    """Publishes unpublished outbox rows in order, marking them once Kafka acknowledged them.
 
-    A crash between publish and mark re-sends the event; consumers dedupe by `event_id`.
+    A batch is claimed with `SELECT ... FOR UPDATE` and published inside that transaction, so
+    when several registry replicas share a PostgreSQL database one relay publishes at a time
+    and each model's events reach the topic in the order they were written. (SKIP LOCKED
+    would let a second relay publish later rows of a model before the first finished the
+    earlier ones.) SQLite has no row locks: run one registry process on it. A crash before
+    the commit re-sends the batch; consumers dedupe by `event_id` and deployment revision.
     """
 
     def __init__(
@@ -80,31 +99,43 @@ class OutboxRelay:
                 await publisher.stop()
 
     async def _relay_batch(self, publisher: Publisher) -> int:
-        rows = await asyncio.to_thread(self._pending)
-        for row_id, key, payload in rows:
-            event = ModelEvent.model_validate_json(payload)
-            await publisher.publish(MODEL_EVENTS, event, key=key)
-            await asyncio.to_thread(self._mark_published, row_id)
-            self.published += 1
+        session = Session(self._engine)
+        try:
+            rows = await _in_thread(self._claim_pending, session)
+            for row in rows:
+                event = ModelEvent.model_validate_json(row.payload)
+                await publisher.publish(MODEL_EVENTS, event, key=row.key)
+            await _in_thread(self._mark_published, session, rows)
+        finally:
+            await _in_thread(session.close)
+        self.published += len(rows)
         return len(rows)
 
-    def _pending(self) -> list[tuple[int, str | None, str]]:
-        with Session(self._engine) as session:
-            query = (
-                select(OutboxEvent)
-                .where(col(OutboxEvent.published_at).is_(None))
-                .order_by(col(OutboxEvent.id))
-                .limit(BATCH)
-            )
-            return [(row.id, row.key, row.payload) for row in session.exec(query) if row.id]
+    @staticmethod
+    def _claim_pending(session: Session) -> list[OutboxEvent]:
+        """The oldest unpublished rows, locked until this transaction ends.
 
-    def _mark_published(self, row_id: int) -> None:
-        with Session(self._engine) as session:
-            row = session.get(OutboxEvent, row_id)
-            if row is not None:
-                row.published_at = utc_now()
-                session.add(row)
-                session.commit()
+        A relay that finds them locked waits (for a bounded time), then skips whatever the
+        other one published meanwhile.
+        """
+        if session.get_bind().dialect.name == "postgresql":
+            session.exec(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'"))  # type: ignore[call-overload]
+        query = (
+            select(OutboxEvent)
+            .where(col(OutboxEvent.published_at).is_(None))
+            .order_by(col(OutboxEvent.id))
+            .limit(BATCH)
+            .with_for_update()
+        )
+        return list(session.exec(query))
+
+    @staticmethod
+    def _mark_published(session: Session, rows: list[OutboxEvent]) -> None:
+        published_at = utc_now()
+        for row in rows:
+            row.published_at = published_at
+            session.add(row)
+        session.commit()
 
     def pending_count(self) -> int:
         with Session(self._engine) as session:

@@ -113,9 +113,13 @@ class DeploymentRecord(SQLModel, table=True):
     """One row per deployment change: what served when, and why."""
 
     __tablename__ = "deployment_history"
+    __table_args__ = (
+        UniqueConstraint("model_id", "revision", name="uq_deployment_history_revision"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     model_id: int = Field(foreign_key="models.id", index=True)
+    revision: int = Field(description="The deployment's revision this change produced.")
     action: str = Field(max_length=32)
     production: int | None = None
     canary: int | None = None

@@ -10,6 +10,19 @@ class DeploymentRuleViolation(ValueError):
     """A deployment change that would leave serving in an unsafe or meaningless state."""
 
 
+class StaleRevision(DeploymentRuleViolation):
+    """The change was asked against a deployment revision that is no longer current."""
+
+
+def require_revision(current: int, expected: int | None) -> None:
+    """A client that read revision `expected` may change that state only, not a newer one."""
+    if expected is not None and expected != current:
+        raise StaleRevision(
+            f"the deployment is at revision {current}, not the expected {expected}; "
+            "read it again and retry"
+        )
+
+
 @dataclass(frozen=True)
 class Deployment:
     """What serves now: production, an optional weighted canary and an optional shadow."""

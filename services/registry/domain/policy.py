@@ -1,11 +1,14 @@
-"""Promotion policy: when a version may become production."""
+"""Promotion policy: when a version may become production, or serve any live traffic."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from services.registry.domain.roles import Role
 
 
 class PromotionPolicy(BaseModel):
@@ -22,11 +25,20 @@ class PromotionPolicy(BaseModel):
     )
     higher_is_better: bool = True
     min_improvement: float = Field(
-        default=0.0, description="How much better than production the candidate must be."
+        default=0.0,
+        allow_inf_nan=False,
+        description="How much better than production the candidate must be.",
     )
     min_value: float | None = Field(
-        default=None, description="Floor the metric must reach when nothing serves yet."
+        default=None,
+        allow_inf_nan=False,
+        description="Floor the metric must reach when nothing serves yet.",
     )
+
+    @property
+    def needs_approval(self) -> bool:
+        """Whether only a human approval lets a version serve (no automatic promotion)."""
+        return not self.auto_promote
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,8 @@ def decide_promotion(
     if metric not in candidate_metrics:
         return PromotionDecision(False, f"the candidate has no metric {metric!r}")
     candidate = candidate_metrics[metric]
+    if not math.isfinite(candidate):
+        return PromotionDecision(False, f"the candidate's {metric} is {candidate}, not a number")
     sign = 1.0 if policy.higher_is_better else -1.0
     if production_metrics is None:
         if policy.min_value is None:
@@ -73,6 +87,8 @@ def decide_promotion(
     if metric not in production_metrics:
         return PromotionDecision(False, f"production has no metric {metric!r} to compare with")
     baseline = production_metrics[metric]
+    if not math.isfinite(baseline):
+        return PromotionDecision(False, f"production's {metric} is {baseline}, not a number")
     improvement = sign * (candidate - baseline)
     if improvement < policy.min_improvement:
         return PromotionDecision(
@@ -83,3 +99,40 @@ def decide_promotion(
     return PromotionDecision(
         True, f"{metric} {candidate:g} vs production {baseline:g} passes the guardrail"
     )
+
+
+def decide_live_trial(
+    policy: PromotionPolicy, *, approved: bool, rejected: bool, trial: str
+) -> PromotionDecision:
+    """Whether a version may take live traffic as a canary or shadow (`trial` names which).
+
+    A rejected version never does; under a policy that needs approval, only an approved one
+    does, just as for a promotion. Auto-promote policies let unapproved versions be tried,
+    since trying them is how the guardrail's evidence is gathered.
+    """
+    if rejected:
+        return PromotionDecision(False, "the version was rejected by an approver")
+    if approved:
+        return PromotionDecision(True, "approved by an approver")
+    if policy.needs_approval:
+        return PromotionDecision(
+            False,
+            f"serving as a {trial} needs an approval by an approver "
+            "(the policy has no auto-promote)",
+        )
+    return PromotionDecision(True, f"the policy's auto-promote allows a {trial}")
+
+
+def role_for_canary(weight: float, *, max_unreviewed_weight: float) -> Role:
+    """A canary above the configured share of traffic needs an approver, not a publisher."""
+    return Role.APPROVER if weight > max_unreviewed_weight else Role.PUBLISHER
+
+
+def role_for_routing_change(policy: PromotionPolicy) -> Role:
+    """Routing decides which versions answer, so under an approval policy an approver sets it."""
+    return Role.APPROVER if policy.needs_approval else Role.PUBLISHER
+
+
+def role_for_new_policy(policy: PromotionPolicy) -> Role:
+    """Registering a model with automatic promotion is loosening the default: approver only."""
+    return Role.APPROVER if policy.auto_promote else Role.PUBLISHER

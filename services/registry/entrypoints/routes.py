@@ -40,6 +40,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix="/v1", responses=ERRORS)
 Reason = Annotated[str, Query(min_length=1, max_length=2000, description="Why; audited.")]
+ExpectedRevision = Annotated[
+    int | None,
+    Query(ge=0, description="The deployment revision the change was decided on; 409 if stale."),
+]
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, tags=["access"])
@@ -131,7 +135,11 @@ def get_model(name: str, _actor: ReaderDep, session: SessionDep) -> ModelPublic:
 def update_model(
     name: str, body: models.ModelUpdate, actor: ActorDep, session: SessionDep
 ) -> ModelPublic:
-    """Change the description, routing options or (approver) the promotion policy."""
+    """Change the description, routing options or (approver) the promotion policy.
+
+    Routing options are checked (a cascade's small version must exist and be allowed to
+    serve); under an approval policy only an approver changes them.
+    """
     return ModelPublic.of(models.update_model(session, actor, name, body))
 
 
@@ -158,7 +166,7 @@ async def register_version(
     except ValidationError as error:
         raise InvalidInput(
             f"metadata: {describe_validation_error(error)}",
-            details=error.errors(include_url=False, include_context=False),
+            details=error.errors(include_url=False, include_context=False, include_input=False),
         ) from None
     artifact_bytes, dataset_bytes = await artifact.read(), await dataset.read()
 
@@ -281,17 +289,34 @@ def promote(
 
 @router.post("/models/{name}/deployment/canary", tags=["deployments"])
 def start_canary(
-    name: str, body: deployments.CanaryRequest, actor: ActorDep, session: SessionDep
+    name: str,
+    body: deployments.CanaryRequest,
+    actor: ActorDep,
+    session: SessionDep,
+    container: ContainerDep,
 ) -> DeploymentPublic:
-    """Send a share of traffic to a version, sticky per routing key."""
-    return DeploymentPublic.of(name, deployments.set_canary(session, actor, name, body))
+    """Send a share of traffic to a version, sticky per routing key.
+
+    Under an approval policy the version must be approved; a weight above
+    MODELBUS_MAX_CANARY_WEIGHT needs the approver role.
+    """
+    limit = container.settings.max_canary_weight
+    changed = deployments.set_canary(session, actor, name, body, max_unreviewed_weight=limit)
+    return DeploymentPublic.of(name, changed)
 
 
 @router.delete("/models/{name}/deployment/canary", tags=["deployments"])
 def stop_canary(
-    name: str, reason: Reason, actor: ActorDep, session: SessionDep
+    name: str,
+    reason: Reason,
+    actor: ActorDep,
+    session: SessionDep,
+    expected_revision: ExpectedRevision = None,
 ) -> DeploymentPublic:
-    return DeploymentPublic.of(name, deployments.clear_canary(session, actor, name, reason))
+    changed = deployments.clear_canary(
+        session, actor, name, reason, expected_revision=expected_revision
+    )
+    return DeploymentPublic.of(name, changed)
 
 
 @router.post("/models/{name}/deployment/shadow", tags=["deployments"])
@@ -304,9 +329,16 @@ def start_shadow(
 
 @router.delete("/models/{name}/deployment/shadow", tags=["deployments"])
 def stop_shadow(
-    name: str, reason: Reason, actor: ActorDep, session: SessionDep
+    name: str,
+    reason: Reason,
+    actor: ActorDep,
+    session: SessionDep,
+    expected_revision: ExpectedRevision = None,
 ) -> DeploymentPublic:
-    return DeploymentPublic.of(name, deployments.clear_shadow(session, actor, name, reason))
+    changed = deployments.clear_shadow(
+        session, actor, name, reason, expected_revision=expected_revision
+    )
+    return DeploymentPublic.of(name, changed)
 
 
 @router.post("/models/{name}/rollback", tags=["deployments"])
@@ -314,7 +346,10 @@ def rollback(
     name: str, body: deployments.ReasonRequest, actor: ActorDep, session: SessionDep
 ) -> DeploymentPublic:
     """One call back to the previous production version (any canary stops)."""
-    return DeploymentPublic.of(name, deployments.rollback(session, actor, name, body.reason))
+    changed = deployments.rollback(
+        session, actor, name, body.reason, expected_revision=body.expected_revision
+    )
+    return DeploymentPublic.of(name, changed)
 
 
 @router.get("/audit", tags=["audit"])

@@ -60,6 +60,7 @@ class DeploymentPublic(BaseModel):
 
 
 class DeploymentRecordPublic(BaseModel):
+    revision: int
     action: str
     production: int | None
     canary: int | None

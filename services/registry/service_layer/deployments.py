@@ -1,20 +1,41 @@
-"""Use cases on deployments: promote, canary, shadow, rollback; every change leaves history."""
+"""Use cases on deployments: promote, canary, shadow, rollback; every change leaves history.
+
+Each change moves the model's deployment revision up by one with a compare-and-set, so of
+two concurrent changes one wins and the other gets 409, never a silently lost update.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
-from services.registry.adapters.tables import Deployment, DeploymentRecord, RegisteredModel
+from services.registry.adapters.tables import (
+    Deployment,
+    DeploymentRecord,
+    ModelVersion,
+    RegisteredModel,
+)
 from services.registry.domain import deployment as rules
-from services.registry.domain.policy import PromotionPolicy, decide_promotion
+from services.registry.domain.policy import (
+    PromotionPolicy,
+    decide_live_trial,
+    decide_promotion,
+    role_for_canary,
+)
 from services.registry.domain.roles import Role
 from services.registry.service_layer.context import Actor, get_model, record_change
 from services.registry.service_layer.errors import Conflict, Forbidden, IntegrityFailure
 from services.registry.service_layer.versions import get_version
 from shared.contracts import DeploymentState, ModelEvent
+from shared.contracts.base import utc_now
+
+ExpectedRevision = Field(
+    default=None,
+    ge=0,
+    description="The deployment revision the change was decided on; 409 if it moved on.",
+)
 
 
 class PromoteRequest(BaseModel):
@@ -22,6 +43,7 @@ class PromoteRequest(BaseModel):
 
     version: int = Field(ge=1)
     reason: str = Field(min_length=1, max_length=2000)
+    expected_revision: int | None = ExpectedRevision
 
 
 class CanaryRequest(BaseModel):
@@ -30,6 +52,7 @@ class CanaryRequest(BaseModel):
     version: int = Field(ge=1)
     weight: float = Field(gt=0.0, lt=1.0, description="Share of traffic the canary serves.")
     reason: str = Field(min_length=1, max_length=2000)
+    expected_revision: int | None = ExpectedRevision
 
 
 class ShadowRequest(BaseModel):
@@ -37,12 +60,14 @@ class ShadowRequest(BaseModel):
 
     version: int = Field(ge=1)
     reason: str = Field(min_length=1, max_length=2000)
+    expected_revision: int | None = ExpectedRevision
 
 
 class ReasonRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)
+    expected_revision: int | None = ExpectedRevision
 
 
 def _deployment_row(session: Session, model: RegisteredModel) -> Deployment:
@@ -96,22 +121,47 @@ def _apply(
     action: str,
     reason: str,
     change: Callable[[rules.Deployment], rules.Deployment],
+    expected_revision: int | None,
     version: int | None = None,
 ) -> Deployment:
-    """Apply a pure rule to the current deployment and record the result atomically."""
+    """Apply a pure rule to the current deployment and record the result atomically.
+
+    The row is written first, conditioned on the revision it was read at: that takes the
+    row's lock before the outbox row is written, so one model's events are queued in
+    revision order, and a change that lost the race is refused instead of overwriting.
+    """
+    assert model.id is not None
     row = _deployment_row(session, model)
+    read_revision = row.revision
     try:
+        rules.require_revision(read_revision, expected_revision)
         after = change(as_domain(row))
     except rules.DeploymentRuleViolation as violation:
         raise Conflict(str(violation)) from None
-    row.production, row.canary = after.production, after.canary
-    row.canary_weight, row.shadow = after.canary_weight, after.shadow
-    row.revision += 1
-    session.add(row)
-    assert model.id is not None
+    revision = read_revision + 1
+    claimed = session.exec(
+        update(Deployment)
+        .where(col(Deployment.model_id) == model.id, col(Deployment.revision) == read_revision)
+        .values(
+            production=after.production,
+            canary=after.canary,
+            canary_weight=after.canary_weight,
+            shadow=after.shadow,
+            revision=revision,
+            updated_at=utc_now(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        session.rollback()
+        raise Conflict(
+            f"the deployment of model {model.name!r} changed while this change was decided "
+            f"(it was at revision {read_revision}); read it again and retry"
+        )
     session.add(
         DeploymentRecord(
             model_id=model.id,
+            revision=revision,
             action=action,
             production=after.production,
             canary=after.canary,
@@ -126,6 +176,7 @@ def _apply(
         canary=after.canary,
         canary_weight=after.canary_weight,
         shadow=after.shadow,
+        revision=revision,
     )
     record_change(
         session,
@@ -147,6 +198,20 @@ def _apply(
     session.commit()
     session.refresh(row)
     return row
+
+
+def _require_live_trial(model: RegisteredModel, candidate: ModelVersion, *, trial: str) -> None:
+    """Refuse a canary or shadow the model's policy does not consent to, like a promotion."""
+    decision = decide_live_trial(
+        PromotionPolicy.model_validate(model.policy),
+        approved=candidate.status == "approved",
+        rejected=candidate.status == "rejected",
+        trial=trial,
+    )
+    if not decision.allowed:
+        raise Forbidden(
+            f"version {candidate.version} may not serve as a {trial}: {decision.reason}"
+        )
 
 
 def promote(session: Session, actor: Actor, model_name: str, request: PromoteRequest) -> Deployment:
@@ -174,16 +239,26 @@ def promote(session: Session, actor: Actor, model_name: str, request: PromoteReq
         reason=f"{request.reason} ({decision.reason})",
         version=request.version,
         change=lambda current: current.promote(request.version),
+        expected_revision=request.expected_revision,
     )
 
 
 def set_canary(
-    session: Session, actor: Actor, model_name: str, request: CanaryRequest
+    session: Session,
+    actor: Actor,
+    model_name: str,
+    request: CanaryRequest,
+    *,
+    max_unreviewed_weight: float,
 ) -> Deployment:
+    """A share of traffic for a version the policy consents to; a big share needs an approver."""
     actor.require(Role.PUBLISHER, "starting a canary")
+    actor.require(
+        role_for_canary(request.weight, max_unreviewed_weight=max_unreviewed_weight),
+        f"a canary weight above {max_unreviewed_weight:g} (MODELBUS_MAX_CANARY_WEIGHT)",
+    )
     model, candidate = get_version(session, model_name, request.version)
-    if candidate.status == "rejected":
-        raise Forbidden(f"version {request.version} was rejected and may not serve traffic")
+    _require_live_trial(model, candidate, trial="canary")
     return _apply(
         session,
         actor,
@@ -192,10 +267,18 @@ def set_canary(
         reason=request.reason,
         version=request.version,
         change=lambda current: current.with_canary(request.version, request.weight),
+        expected_revision=request.expected_revision,
     )
 
 
-def clear_canary(session: Session, actor: Actor, model_name: str, reason: str) -> Deployment:
+def clear_canary(
+    session: Session,
+    actor: Actor,
+    model_name: str,
+    reason: str,
+    *,
+    expected_revision: int | None = None,
+) -> Deployment:
     actor.require(Role.PUBLISHER, "stopping a canary")
     model = get_model(session, model_name)
     return _apply(
@@ -205,14 +288,17 @@ def clear_canary(session: Session, actor: Actor, model_name: str, reason: str) -
         action="canary_stopped",
         reason=reason,
         change=lambda current: current.without_canary(),
+        expected_revision=expected_revision,
     )
 
 
 def set_shadow(
     session: Session, actor: Actor, model_name: str, request: ShadowRequest
 ) -> Deployment:
+    """Live traffic, answers not delivered: still only for a version the policy consents to."""
     actor.require(Role.PUBLISHER, "starting a shadow")
-    model, _ = get_version(session, model_name, request.version)
+    model, candidate = get_version(session, model_name, request.version)
+    _require_live_trial(model, candidate, trial="shadow")
     return _apply(
         session,
         actor,
@@ -221,10 +307,18 @@ def set_shadow(
         reason=request.reason,
         version=request.version,
         change=lambda current: current.with_shadow(request.version),
+        expected_revision=request.expected_revision,
     )
 
 
-def clear_shadow(session: Session, actor: Actor, model_name: str, reason: str) -> Deployment:
+def clear_shadow(
+    session: Session,
+    actor: Actor,
+    model_name: str,
+    reason: str,
+    *,
+    expected_revision: int | None = None,
+) -> Deployment:
     actor.require(Role.PUBLISHER, "stopping a shadow")
     model = get_model(session, model_name)
     return _apply(
@@ -234,10 +328,18 @@ def clear_shadow(session: Session, actor: Actor, model_name: str, reason: str) -
         action="shadow_stopped",
         reason=reason,
         change=lambda current: current.without_shadow(),
+        expected_revision=expected_revision,
     )
 
 
-def rollback(session: Session, actor: Actor, model_name: str, reason: str) -> Deployment:
+def rollback(
+    session: Session,
+    actor: Actor,
+    model_name: str,
+    reason: str,
+    *,
+    expected_revision: int | None = None,
+) -> Deployment:
     """One call back to the previous production version; any canary stops."""
     actor.require(Role.PUBLISHER, "rolling back")
     model = get_model(session, model_name)
@@ -251,4 +353,5 @@ def rollback(session: Session, actor: Actor, model_name: str, reason: str) -> De
         reason=reason,
         version=row.production,
         change=lambda current: current.rolled_back(stack),
+        expected_revision=expected_revision,
     )

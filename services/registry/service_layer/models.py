@@ -9,13 +9,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from services.registry.adapters.tables import Deployment, RegisteredModel
-from services.registry.domain.policy import PromotionPolicy
+from services.registry.adapters.tables import Deployment, ModelVersion, RegisteredModel
+from services.registry.domain.policy import (
+    PromotionPolicy,
+    decide_promotion,
+    role_for_new_policy,
+    role_for_routing_change,
+)
 from services.registry.domain.roles import Role
 from services.registry.service_layer.context import Actor, get_model, record_change
-from services.registry.service_layer.errors import Conflict
+from services.registry.service_layer.errors import Conflict, Forbidden, InvalidInput
 from shared.contracts import ModelEvent
 from shared.contracts.base import ModelName
+from shared.routing_options import RoutingOptions
 
 Task = Literal["classification", "regression"]
 
@@ -28,9 +34,13 @@ class ModelCreate(BaseModel):
     name: ModelName
     task: Task
     description: str = Field(default="", max_length=2000)
-    policy: PromotionPolicy = Field(default_factory=PromotionPolicy)
-    routing: dict[str, Any] = Field(
-        default_factory=dict, description="Serving options the inference workers read."
+    policy: PromotionPolicy = Field(
+        default_factory=PromotionPolicy,
+        description="Promotion rules; auto-promote needs the approver role.",
+    )
+    routing: RoutingOptions = Field(
+        default_factory=RoutingOptions,
+        description="Serving options the inference workers read (no cascade before versions).",
     )
 
 
@@ -41,18 +51,24 @@ class ModelUpdate(BaseModel):
 
     description: str | None = Field(default=None, max_length=2000)
     policy: PromotionPolicy | None = None
-    routing: dict[str, Any] | None = None
+    routing: RoutingOptions | None = None
     reason: str = Field(default="", max_length=2000)
 
 
 def create_model(session: Session, actor: Actor, request: ModelCreate) -> RegisteredModel:
     actor.require(Role.PUBLISHER, "registering a model")
+    actor.require(role_for_new_policy(request.policy), "registering a model with auto-promote")
+    if request.routing.cascade is not None:
+        raise InvalidInput(
+            "routing.cascade names a small version, and a new model has no versions yet; "
+            "set it with PATCH once that version is registered"
+        )
     model = RegisteredModel(
         name=request.name,
         task=request.task,
         description=request.description,
         policy=request.policy.model_dump(),
-        routing=request.routing,
+        routing=_stored(request.routing),
         created_by=actor.name,
     )
     session.add(model)
@@ -78,8 +94,19 @@ def create_model(session: Session, actor: Actor, request: ModelCreate) -> Regist
 
 def update_model(session: Session, actor: Actor, name: str, update: ModelUpdate) -> RegisteredModel:
     model = get_model(session, name)
-    needed = Role.APPROVER if update.policy is not None else Role.PUBLISHER
-    actor.require(needed, "changing a model's promotion policy" if update.policy else "editing")
+    actor.require(Role.PUBLISHER, "editing a model")
+    before = PromotionPolicy.model_validate(model.policy)
+    after = update.policy or before
+    if update.policy is not None:
+        actor.require(Role.APPROVER, "changing a model's promotion policy")
+    if update.routing is not None:
+        # Either policy needing approval decides, so a policy change cannot dodge it.
+        for policy in (before, after):
+            actor.require(
+                role_for_routing_change(policy),
+                "changing the routing of a model whose promotion policy needs approval",
+            )
+        _check_routing(session, model, update.routing, policy=after)
     changes: dict[str, Any] = {}
     if update.description is not None:
         model.description = update.description
@@ -88,8 +115,8 @@ def update_model(session: Session, actor: Actor, name: str, update: ModelUpdate)
         model.policy = update.policy.model_dump()
         changes["policy"] = model.policy
     if update.routing is not None:
-        model.routing = update.routing
-        changes["routing"] = update.routing
+        changes["routing"] = {"from": model.routing, "to": _stored(update.routing)}
+        model.routing = _stored(update.routing)
     session.add(model)
     record_change(
         session,
@@ -105,6 +132,53 @@ def update_model(session: Session, actor: Actor, name: str, update: ModelUpdate)
     session.commit()
     session.refresh(model)
     return model
+
+
+def _stored(routing: RoutingOptions) -> dict[str, Any]:
+    return routing.model_dump(exclude_none=True)
+
+
+def _check_routing(
+    session: Session, model: RegisteredModel, routing: RoutingOptions, *, policy: PromotionPolicy
+) -> None:
+    """A cascade's small version answers live traffic: it must exist and pass the policy
+    exactly as a promotion to production would."""
+    cascade = routing.cascade
+    if cascade is None:
+        return
+    if model.task != "classification":
+        raise InvalidInput(
+            f"routing.cascade needs class probabilities; model {model.name!r} is a {model.task}"
+        )
+    small = _version_row(session, model, cascade.small_version)
+    if small is None:
+        raise InvalidInput(
+            f"routing.cascade.small_version: model {model.name!r} has no version "
+            f"{cascade.small_version}"
+        )
+    deployment = session.get(Deployment, model.id)
+    production = None
+    if deployment is not None and deployment.production is not None:
+        production = _version_row(session, model, deployment.production)
+    decision = decide_promotion(
+        policy,
+        approved=small.status == "approved",
+        rejected=small.status == "rejected",
+        candidate_metrics=small.metrics,
+        production_metrics=production.metrics if production is not None else None,
+    )
+    if not decision.allowed:
+        raise Forbidden(
+            f"version {cascade.small_version} may not answer as the cascade's small model: "
+            f"{decision.reason}"
+        )
+
+
+def _version_row(session: Session, model: RegisteredModel, version: int) -> ModelVersion | None:
+    query = select(ModelVersion).where(
+        ModelVersion.model_id == model.id, ModelVersion.version == version
+    )
+    return session.exec(query).first()
 
 
 def list_models(session: Session, *, limit: int, offset: int) -> Sequence[RegisteredModel]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -45,7 +45,9 @@ class VersionMetadata(BaseModel):
     )
     target: str = Field(default="target", min_length=1, description="Label column of the data.")
     params: dict[str, Any] = Field(default_factory=dict, description="Training parameters.")
-    metrics: dict[str, float] = Field(default_factory=dict, description="Held-out metrics.")
+    metrics: dict[str, FiniteFloat] = Field(
+        default_factory=dict, description="Held-out metrics; finite, since guardrails compare them."
+    )
     tags: dict[str, str] = Field(default_factory=dict)
     description: str = Field(default="", max_length=2000)
     parent_version: int | None = Field(default=None, ge=1, description="Version it derives from.")

@@ -56,6 +56,7 @@ def test_promotion_needs_approval_and_rollback_is_one_call(registry: Registry) -
     assert not_approver.status_code == 403
     _approve(registry, 1)
     _approve(registry, 2)
+    _approve(registry, 3)
     ok = registry.call("publisher", "POST", "/v1/models/iris/deployment/production", json=promote)
     assert ok.status_code == 200, ok.text
     assert ok.json()["production"] == 1
@@ -109,11 +110,11 @@ def test_promotion_needs_approval_and_rollback_is_one_call(registry: Registry) -
     approvals = registry.call(
         "reader", "GET", "/v1/audit", params={"action": "version.approved"}
     ).json()
-    assert {row["version"] for row in approvals} == {1, 2}
+    assert {row["version"] for row in approvals} == {1, 2, 3}
     assert all(row["actor"] == "approver-key" for row in approvals)
 
     topic = registry.settings.topic_prefix + MODEL_EVENTS.name
-    expected = 1 + 3 + 2 + 5  # model, versions, approvals, deployment changes
+    expected = 1 + 3 + 3 + 5  # model, versions, approvals, deployment changes
     records = read_records_sync(registry.settings.kafka_bootstrap, topic, expected=expected)
     events = [decode(MODEL_EVENTS, record.value, record.headers) for record in records]
     assert all(isinstance(event, ModelEvent) for event in events)
@@ -122,6 +123,7 @@ def test_promotion_needs_approval_and_rollback_is_one_call(registry: Registry) -
         "version.registered",
         "version.registered",
         "version.registered",
+        "version.approved",
         "version.approved",
         "version.approved",
         "deployment.changed",
@@ -183,7 +185,13 @@ def test_guarded_auto_promotion(registry: Registry) -> None:
         "min_improvement": 0.0,
         "min_value": 0.8,
     }
-    registry.create_model("iris", policy=policy)
+    created = registry.call(
+        "approver",
+        "POST",
+        "/v1/models",
+        json={"name": "iris", "task": "classification", "policy": policy},
+    )
+    assert created.status_code == 201, created.text
     strong, weak = iris_classifier(c=1.0), iris_classifier(c=0.01)
     assert strong.score > weak.score
     registry.register("iris", strong.artifact, strong.dataset, metrics={"accuracy": strong.score})
@@ -215,6 +223,7 @@ def test_policy_changes_need_an_approver(registry: Registry) -> None:
 
 def test_deployment_errors(registry: Registry) -> None:
     _three_versions(registry)
+    _approve(registry, 2)
     no_production = registry.call(
         "publisher",
         "POST",

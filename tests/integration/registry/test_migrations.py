@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import services.registry.adapters.tables  # noqa: F401  (registers the tables)
-from services.registry.adapters.database import VERSION_TABLE, make_engine, migrate
+from services.registry.adapters.database import (
+    VERSION_TABLE,
+    alembic_config,
+    make_engine,
+    migrate,
+)
 
 
 def test_migrations_match_the_tables(database_url: str) -> None:
@@ -21,3 +28,37 @@ def test_migrations_match_the_tables(database_url: str) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_existing_deployment_history_is_numbered_with_revisions(database_url: str) -> None:
+    """0003 numbers the history each model already has, in order, as its revisions."""
+    command.upgrade(alembic_config(database_url), "0001")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for model_id, name in ((1, "iris"), (2, "wine")):
+                connection.execute(
+                    text(
+                        "INSERT INTO models (id, name, task, description, policy, routing, "
+                        "created_by, created_at) VALUES (:id, :name, 'classification', '', "
+                        "'{}', '{}', 'tests', CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": model_id, "name": name},
+                )
+            for model_id in (1, 2, 1, 1, 2):
+                connection.execute(
+                    text(
+                        "INSERT INTO deployment_history (model_id, action, production, "
+                        "canary_weight, actor, reason, created_at) VALUES (:model_id, 'promote', "
+                        "1, 0.0, 'tests', '', CURRENT_TIMESTAMP)"
+                    ),
+                    {"model_id": model_id},
+                )
+        migrate(database_url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT model_id, revision FROM deployment_history ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [(1, 1), (2, 1), (1, 2), (1, 3), (2, 2)]

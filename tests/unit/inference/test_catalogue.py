@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.inference.service_layer.catalogue import DeploymentCatalogue
 from shared.contracts import DeploymentState, ErrorCode, ModelEvent
 from tests.unit.inference.support import FakeSource, make_store, servable
@@ -119,3 +121,51 @@ async def test_concurrent_loads_of_one_version_share_one_registry_call() -> None
         store.ensure([("iris", 1)]), store.ensure([("iris", 1)]), store.preload([("iris", 1)])
     )
     assert source.version_loads == [("iris", 1)]
+
+
+def _changed(revision: int | None, production: int) -> ModelEvent:
+    return ModelEvent(
+        event_type="deployment.changed",
+        model="iris",
+        deployment=DeploymentState(production=production, revision=revision),
+        actor="tests",
+    )
+
+
+async def test_deployment_events_no_newer_than_the_state_held_are_ignored() -> None:
+    source = source_with_iris()
+    source.records["iris"] = replace(
+        source.records["iris"], deployment=DeploymentState(production=1, revision=4)
+    )
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    await catalogue.refresh_all()
+
+    assert await catalogue.apply(_changed(3, production=2)) == set()
+    assert await catalogue.apply(_changed(4, production=2)) == set()
+    assert catalogue.get("iris").deployment.production == 1  # type: ignore[union-attr]
+    assert await catalogue.apply(_changed(5, production=2)) == {("iris", 2)}
+    assert catalogue.get("iris").deployment.revision == 5  # type: ignore[union-attr]
+    # An event without a revision (a registry from before revisions) still applies.
+    await catalogue.apply(_changed(None, production=1))
+    assert catalogue.get("iris").deployment.production == 1  # type: ignore[union-attr]
+
+
+async def test_a_refetch_overtaken_by_a_newer_event_keeps_the_event_state() -> None:
+    source = source_with_iris()
+    source.records["iris"] = replace(
+        source.records["iris"], deployment=DeploymentState(production=1, revision=1)
+    )
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    await catalogue.refresh_all()
+    await catalogue.apply(_changed(2, production=2))
+    # The registry answers with revision 1, as a read that started before the change would.
+    await catalogue.apply(ModelEvent(event_type="model.updated", model="iris", actor="t"))
+    state = catalogue.get("iris")
+    assert state is not None and state.deployment == DeploymentState(production=2, revision=2)
+
+    # A full resync believes the registry; a re-registered name starts its revisions over.
+    await catalogue.refresh_all()
+    assert catalogue.get("iris").deployment.revision == 1  # type: ignore[union-attr]
+    await catalogue.apply(_changed(9, production=2))
+    await catalogue.apply(ModelEvent(event_type="model.registered", model="iris", actor="t"))
+    assert catalogue.get("iris") is None

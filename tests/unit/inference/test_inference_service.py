@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from services.inference.domain.answers import Classified, Regressed
+from services.inference.domain.servable import ServableModel
 from services.inference.service_layer.ports import ModelLoadFailed, RegistryUnavailable
 from shared.contracts import DeploymentState, ErrorCode
 from shared.contracts.base import utc_now
@@ -278,3 +279,51 @@ async def test_a_deployed_version_missing_from_the_registry_is_a_model_failure()
     assert routed.error is not None and routed.error.code == ErrorCode.MODEL_FAILURE
     assert routed.variant == "canary"
     assert pinned.error is not None and pinned.error.code == ErrorCode.UNKNOWN_VERSION
+
+
+async def test_a_pinned_rejected_version_gets_an_error_not_an_answer() -> None:
+    source = FakeSource()
+    rejected = servable("iris", 3)
+    source.add_model(
+        "iris",
+        {
+            1: servable("iris", 1),
+            2: servable("iris", 2, c=0.05),
+            3: ServableModel.wrap(
+                model="iris",
+                version=3,
+                signature=rejected.signature,
+                estimator=rejected.estimator,
+                rejected=True,
+            ),
+        },
+    )
+    service = make_service(source)
+    batch = [request("rejected-at-load", version=3), request("approved", version=2)]
+
+    first = {answer.request_id: answer for answer in (await service.handle(batch)).answers}
+    assert first["rejected-at-load"].output is None
+    assert first["rejected-at-load"].error is not None
+    assert first["rejected-at-load"].error.code == ErrorCode.VERSION_REJECTED
+    assert first["approved"].output is not None and first["approved"].version == 2
+
+    service.store.record_verdict("iris", 2, rejected=True)
+    service.store.record_verdict("iris", 3, rejected=False)
+    second = {answer.request_id: answer for answer in (await service.handle(batch)).answers}
+    assert second["approved"].error is not None
+    assert second["approved"].error.code == ErrorCode.VERSION_REJECTED
+    assert second["rejected-at-load"].output is not None
+
+
+async def test_a_rejected_small_version_leaves_the_cascade_to_the_big_one() -> None:
+    source = FakeSource()
+    source.add_model(
+        "iris",
+        {1: servable("iris", 1, c=0.05), 2: servable("iris", 2, c=100.0)},
+        deployment=DeploymentState(production=2),
+        routing={"cascade": {"small_version": 1, "min_confidence": 0.6}},
+    )
+    service = make_service(source)
+    service.store.record_verdict("iris", 1, rejected=True)
+    result = await service.handle([request("sure", inputs=IRIS_SETOSA)])
+    assert result.answers[0].version == 2 and result.answers[0].output is not None
