@@ -137,7 +137,7 @@ async def test_deployment_events_no_newer_than_the_state_held_are_ignored() -> N
     source.records["iris"] = replace(
         source.records["iris"], deployment=DeploymentState(production=1, revision=4)
     )
-    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5, max_unknown=100)
     await catalogue.refresh_all()
 
     assert await catalogue.apply(_changed(3, production=2)) == set()
@@ -155,7 +155,7 @@ async def test_a_refetch_overtaken_by_a_newer_event_keeps_the_event_state() -> N
     source.records["iris"] = replace(
         source.records["iris"], deployment=DeploymentState(production=1, revision=1)
     )
-    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5)
+    catalogue = DeploymentCatalogue(source, unknown_ttl_seconds=5, max_unknown=100)
     await catalogue.refresh_all()
     await catalogue.apply(_changed(2, production=2))
     # The registry answers with revision 1, as a read that started before the change would.
