@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.inference.adapters.producing import queue_records
 from shared.kafka.codec import OutgoingRecord
+from shared.kafka.producing import queue_records
 
 PRODUCER_OPTIONS: dict[str, Any] = {
     "acks": "all",

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 from pydantic import ValidationError
 
 from shared.contracts import DeadLetter, WireModel
+from shared.errors import MAX_LISTED_PROBLEMS, bounded_list
 from shared.kafka.headers import Headers, build_headers, parse_headers
 from shared.topics import TopicSpec
 
@@ -103,12 +104,14 @@ def decode(
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    """One line per problem, naming the field, so a producer can fix its message."""
+    """One entry per problem (the first few), naming the field, so a producer can fix its
+    message."""
     lines = []
-    for detail in error.errors(include_url=False):
+    details = error.errors(include_url=False)
+    for detail in details[:MAX_LISTED_PROBLEMS]:
         location = ".".join(str(part) for part in detail["loc"]) or "(message)"
         lines.append(f"{location}: {detail['msg']}")
-    return "; ".join(lines)
+    return bounded_list(lines, total=len(details))
 
 
 def dead_letter_for_record(

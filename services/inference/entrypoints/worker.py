@@ -9,9 +9,9 @@ import signal
 
 from services.inference.bootstrap import build_worker
 from services.inference.entrypoints.kafka_worker import WorkerStopped
-from services.inference.entrypoints.logs import configure_logging
 from services.inference.settings import InferenceSettings
 from shared.clients.registry import RegistryCallFailed
+from shared.runtime.logs import configure_logging
 from shared.telemetry import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def run() -> None:
     leaves the consumer group and exits.
     """
     settings = InferenceSettings()
-    configure_logging(settings.log_level)
+    configure_logging("inference", settings.log_level)
     configure_tracing("inference", settings)
     asyncio.run(_serve(settings))
 

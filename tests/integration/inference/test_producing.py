@@ -6,9 +6,9 @@ import asyncio
 
 from aiokafka import AIOKafkaProducer
 
-from services.inference.adapters.producing import queue_records
 from shared.kafka.admin import ensure_topics
 from shared.kafka.codec import OutgoingRecord
+from shared.kafka.producing import queue_records
 from shared.topics import DEAD_LETTERS, PREDICTIONS
 from tests.integration.inference.conftest import TopicFollower
 from tests.support.kafka_broker import KafkaBroker

@@ -1,11 +1,12 @@
-"""/healthz, /readyz and /metrics of a worker, served by uvicorn inside the worker's loop."""
+"""/healthz, /readyz and /metrics of a Kafka service, served by uvicorn inside its event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any, Protocol
 
 import uvicorn
@@ -13,31 +14,34 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+Probed = tuple[bool, dict[str, Any]]
+"""Whether the check passed, and the details to show."""
 
 
-class WorkerProbe(Protocol):
-    """What the health endpoint asks the worker."""
+class ServiceProbe(Protocol):
+    """What the health endpoints ask the service; readiness may await its dependencies."""
 
     def liveness(self) -> tuple[bool, dict[str, Any]]: ...
-    def readiness(self) -> tuple[bool, dict[str, Any]]: ...
+    def readiness(self) -> Probed | Awaitable[Probed]: ...
     def metrics_text(self) -> str: ...
 
 
-def create_health_app(probe: WorkerProbe) -> FastAPI:
-    """The endpoints are async on purpose: they then run on the worker's event loop, never
-    in a thread pool, so they read the worker's counters while nothing mutates them."""
-    app = FastAPI(title="modelbus inference worker", docs_url=None, redoc_url=None)
+def create_health_app(probe: ServiceProbe, *, service: str) -> FastAPI:
+    """The endpoints are async on purpose: they then run on the service's event loop, never
+    in a thread pool, so they read its counters while nothing mutates them."""
+    app = FastAPI(title=f"modelbus {service}", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        """Liveness: the consume loop has not died."""
+        """Liveness: the service's loops have not died; if they have, restart the process."""
         alive, details = probe.liveness()
         return JSONResponse(details, status_code=200 if alive else 503)
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        """Readiness: consumer started with partitions assigned, deployments fetched."""
-        ready, details = probe.readiness()
+        """Readiness: the service's clients are started and its dependencies answer."""
+        probed = probe.readiness()
+        ready, details = await probed if inspect.isawaitable(probed) else probed
         return JSONResponse(details, status_code=200 if ready else 503)
 
     @app.get("/metrics")
@@ -49,7 +53,7 @@ def create_health_app(probe: WorkerProbe) -> FastAPI:
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside the worker's event loop: the worker, not uvicorn, owns SIGTERM."""
+    """uvicorn inside the service's event loop: the service, not uvicorn, owns SIGTERM."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -59,8 +63,8 @@ class _EmbeddedServer(uvicorn.Server):
 class HealthServer:
     """Serves the health app on host:port (port 0 picks a free one, see `port`)."""
 
-    def __init__(self, probe: WorkerProbe, *, host: str, port: int) -> None:
-        self._app = create_health_app(probe)
+    def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+        self._app = app
         self._host = host
         self._requested_port = port
         self._server: _EmbeddedServer | None = None
@@ -78,7 +82,7 @@ class HealthServer:
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
             self._app,
-            log_config=None,  # uvicorn's loggers propagate to the worker's JSON logs
+            log_config=None,  # uvicorn's loggers propagate to the service's JSON logs
             log_level="warning",
             access_log=False,
             lifespan="off",
