@@ -172,6 +172,9 @@ class GroupConsumer:
         """Stop consuming, flush outputs, leave the group and close the clients."""
         self.request_stop()
         await self._loop_finished.wait()
+        if self._tasks:  # outputs under way are flushed and committed if they can be
+            await asyncio.wait(list(self._tasks.values()))
+            self._tasks.clear()
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
@@ -246,6 +249,7 @@ class GroupConsumer:
         try:
             async for attempt in retrying(
                 on=(*self._retryable, KafkaError),
+                but_not=(_Fatal,),
                 log=log,
                 what="a batch",
                 until=self._stopping.is_set,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import socket
+import time
 from collections.abc import Awaitable, Iterator
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+START_TIMEOUT_SECONDS = 10.0
 Probed = tuple[bool, dict[str, Any]]
 """Whether the check passed, and the details to show."""
 
@@ -23,7 +25,7 @@ class ServiceProbe(Protocol):
 
     def liveness(self) -> tuple[bool, dict[str, Any]]: ...
     def readiness(self) -> Probed | Awaitable[Probed]: ...
-    def metrics_text(self) -> str: ...
+    def metrics_text(self) -> str | Awaitable[str]: ...
 
 
 def create_health_app(probe: ServiceProbe, *, service: str) -> FastAPI:
@@ -47,7 +49,9 @@ def create_health_app(probe: ServiceProbe, *, service: str) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
         """Prometheus text format."""
-        return PlainTextResponse(probe.metrics_text(), media_type=PROMETHEUS_CONTENT_TYPE)
+        text = probe.metrics_text()
+        text = await text if inspect.isawaitable(text) else text
+        return PlainTextResponse(text, media_type=PROMETHEUS_CONTENT_TYPE)
 
     return app
 
@@ -73,10 +77,18 @@ class HealthServer:
         self.port: int | None = None
 
     async def start(self) -> None:
+        """Listen on a socket bound here, so a taken port is a clear error of ours (uvicorn
+        would call sys.exit inside the event loop instead)."""
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._requested_port))
+        try:
+            sock.bind((self._host, self._requested_port))
+        except OSError as error:
+            sock.close()
+            raise RuntimeError(
+                f"the health endpoint cannot listen on {self._host}:{self._requested_port}: {error}"
+            ) from None
         sock.set_inheritable(False)
         self._socket = sock
         self.port = int(sock.getsockname()[1])
@@ -90,15 +102,25 @@ class HealthServer:
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="health-http")
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not self._server.started:
-            if self._task.done():
-                self._task.result()
+            if self._task.done() or time.monotonic() > deadline:
+                await self.stop()
+                raise RuntimeError(
+                    f"the health endpoint could not listen on {self._host}:{self.port}"
+                )
             await asyncio.sleep(0.01)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
         if self._task is not None:
-            await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         if self._socket is not None:
             self._socket.close()
+            self._socket = None

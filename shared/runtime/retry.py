@@ -8,7 +8,7 @@ from collections.abc import Callable
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_never,
     stop_when_event_set,
     wait_exponential,
@@ -44,6 +44,7 @@ class _Stopping:
 def retrying(
     *,
     on: tuple[type[BaseException], ...],
+    but_not: tuple[type[BaseException], ...] = (),
     log: logging.Logger,
     what: str,
     until: Callable[[], bool] | None = None,
@@ -51,8 +52,11 @@ def retrying(
     most: float = MAX_DELAY_SECONDS,
     on_retry: Callable[[], None] | None = None,
 ) -> AsyncRetrying:
-    """Retry `on` exceptions with doubling delays, logging each; gives up (re-raising the
-    last error) once `until()` is true, else never."""
+    """Retry `on` exceptions (`but_not` these) with doubling delays, logging each; gives up
+    (re-raising the last error) once `until()` is true, else never."""
+
+    def transient(error: BaseException) -> bool:
+        return isinstance(error, on) and not isinstance(error, but_not)
 
     def warn(state: RetryCallState) -> None:
         if on_retry is not None:
@@ -66,7 +70,7 @@ def retrying(
         )
 
     return AsyncRetrying(
-        retry=retry_if_exception_type(on),
+        retry=retry_if_exception(transient),
         wait=wait_exponential(multiplier=first, max=most, exp_base=2),
         stop=stop_never if until is None else stop_when_event_set(_Stopping(until)),  # type: ignore[arg-type]
         before_sleep=warn,

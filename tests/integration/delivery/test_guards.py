@@ -71,7 +71,7 @@ async def test_callbacks_into_private_networks_are_refused_without_any_connectio
                 harness.bootstrap, harness.dead_letters_topic, expected=len(callbacks), timeout=15
             )
             network = harness.service.sender.network
-            metrics = await harness.service.render_metrics()
+            metrics = await harness.service.metrics_text()
 
     # Refused before any socket was opened: no connection attempt, nothing received.
     assert network.connect_attempts == 0
