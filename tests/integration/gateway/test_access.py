@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.live_registry import free_port
 from tests.integration.gateway.conftest import IRIS_INPUTS, Gateway, StartGateway
-from tests.support.live_registry import free_port
 
 pytestmark = [pytest.mark.kafka]
 

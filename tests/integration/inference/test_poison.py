@@ -13,6 +13,7 @@ import orjson
 import pytest
 from numpy.typing import NDArray
 
+from devtools.sample_models import iris_classifier
 from services.inference.adapters.kafka_records import MAX_DEAD_LETTER_VALUE_CHARS
 from services.inference.domain.answers import Output
 from services.inference.domain.servable import ServableModel
@@ -20,7 +21,6 @@ from shared.contracts import DeadLetter, ErrorCode, PredictionRequest
 from shared.kafka.codec import decode
 from shared.topics import DEAD_LETTERS, PREDICTIONS
 from tests.integration.inference.conftest import SETOSA, Stack, TopicFollower, answered
-from tests.support.sample_models import iris_classifier
 
 SMALL_ANSWER_BYTES = 8_000
 MARKER_SEPAL_LENGTH = 6.66

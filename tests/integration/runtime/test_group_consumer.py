@@ -11,10 +11,10 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from devtools.kafka_broker import KafkaBroker
 from shared.kafka.codec import OutgoingRecord
 from shared.runtime.consumer import ConsumerConfig, GroupConsumer
 from tests.integration.inference.conftest import TopicFollower
-from tests.support.kafka_broker import KafkaBroker
 
 LIMIT = 50_000
 

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.ports import free_ports
+from devtools.ports import free_ports
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = REPO_ROOT / "infra" / "kafka" / "kafka.sh"
 
 #: Env var naming an already running cluster; when set, nothing is started or stopped.
