@@ -242,35 +242,52 @@ class GroupConsumer:
     # -- one batch -------------------------------------------------------------------------
 
     async def _handle(self, batch: dict[TopicPartition, list[Record]], generation: int) -> None:
-        """Process and publish a batch, retrying transient failures while it is still ours."""
+        """Process and publish a batch, retrying transient failures while it is still ours.
+
+        The first attempt runs without the retry policy's machinery: it costs tens of
+        microseconds per batch, which only a failed batch should pay.
+        """
         records = [record for records in batch.values() for record in records]
         offsets = BatchOffsets.of(batch)
-
+        transient = (*self._retryable, KafkaError)
         try:
+            await self._attempt(records, offsets, generation)
+            return
+        except FATAL_KAFKA_ERRORS:
+            raise
+        except transient as error:
+            failure: Exception = error
+        self._on_retry()
+        log.warning("a batch failed; retrying", extra={"attempt": 1, "error": repr(failure)})
+        try:
+            await asyncio.sleep(backoff_seconds(1))
             async for attempt in retrying(
-                on=(*self._retryable, KafkaError),
-                but_not=(_Fatal,),
+                on=transient,
+                but_not=FATAL_KAFKA_ERRORS,
                 log=log,
                 what="a batch",
                 until=self._stopping.is_set,
                 on_retry=self._on_retry,
             ):
                 with attempt:
-                    async with self.batch_lock:
-                        if generation != self.generation:
-                            log.info("partitions moved during the batch; the new owner replays it")
-                            return
-                        try:
-                            outgoing = await self._process(records)
-                            await self._publish(outgoing, offsets)
-                        except FATAL_KAFKA_ERRORS as fatal:
-                            raise _Fatal(fatal) from fatal
-        except _Fatal as fatal:
-            raise fatal.error from None
-        except (*self._retryable, KafkaError):
+                    if self._stopping.is_set():
+                        return  # nothing was committed: the partitions' next owner replays it
+                    await self._attempt(records, offsets, generation)
+        except FATAL_KAFKA_ERRORS:
+            raise
+        except transient:
             if not self._stopping.is_set():
                 raise
-            # stopping: nothing was committed, whoever owns the partitions next replays it
+
+    async def _attempt(
+        self, records: list[Record], offsets: BatchOffsets[TopicPartition], generation: int
+    ) -> None:
+        async with self.batch_lock:
+            if generation != self.generation:
+                log.info("partitions moved during the batch; the new owner replays it")
+                return
+            outgoing = await self._process(records)
+            await self._publish(outgoing, offsets)
 
     async def _publish(
         self, outgoing: list[OutgoingRecord], offsets: BatchOffsets[TopicPartition]
@@ -382,14 +399,6 @@ class GroupConsumer:
             if oldest_open is None or sequence < oldest_open:
                 del tasks[sequence]
         return False
-
-
-class _Fatal(Exception):
-    """Carries a fatal Kafka error past the retry policy."""
-
-    def __init__(self, error: KafkaError) -> None:
-        super().__init__(repr(error))
-        self.error = error
 
 
 class _RebalanceGuard(ConsumerRebalanceListener):  # type: ignore[misc]

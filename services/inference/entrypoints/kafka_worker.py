@@ -15,12 +15,11 @@ from services.inference.service_layer.inference import InferenceService
 from services.inference.service_layer.ports import RegistryUnavailable
 from services.inference.settings import InferenceSettings
 from shared.kafka.model_events import ModelEventsFollower
-from shared.runtime.consumer import GroupConsumer, StopRequested
+from shared.runtime.consumer import GroupConsumer
 from shared.runtime.health import HealthServer, create_health_app
 from shared.runtime.retry import retrying
 
 log = logging.getLogger(__name__)
-WorkerStopped = StopRequested
 
 
 class InferenceWorker:
@@ -60,7 +59,7 @@ class InferenceWorker:
     async def start(self) -> None:
         """Check the registry key, fetch deployments, then start consuming.
 
-        Raises WorkerStopped if a stop is requested while waiting for the registry.
+        Raises StopRequested if a stop is requested while waiting for the registry.
         """
         await self._health.start()
         identity = await self.consumer.until_stopped_or(self._registry_identity())

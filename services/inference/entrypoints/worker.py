@@ -8,9 +8,9 @@ import logging
 import signal
 
 from services.inference.bootstrap import build_worker
-from services.inference.entrypoints.kafka_worker import WorkerStopped
 from services.inference.settings import InferenceSettings
 from shared.clients.registry import RegistryCallFailed
+from shared.runtime.consumer import StopRequested
 from shared.runtime.logs import configure_logging
 from shared.telemetry import configure_tracing
 
@@ -39,7 +39,7 @@ async def _serve(settings: InferenceSettings) -> None:
         await worker.start()
         tune_garbage_collector()
         await worker.run_until_stopped()
-    except WorkerStopped:
+    except StopRequested:
         log.info("stopped during start-up")
     except RegistryCallFailed as refused:
         log.error(
