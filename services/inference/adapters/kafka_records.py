@@ -20,6 +20,7 @@ from services.inference.domain.answers import Answer, AnswerError, Classified, O
 from shared.contracts import Callback, DeadLetter, ErrorCode, PredictionRequest
 from shared.contracts.base import ModelName, RequestId, VersionNumber
 from shared.kafka.codec import (
+    KEPT_DEAD_LETTER_VALUE_BYTES,
     ConsumedRecord,
     OutgoingRecord,
     UndecodableMessage,
@@ -215,7 +216,7 @@ def dead_letter_record(unreadable: UnreadableRecord, *, topic: str) -> OutgoingR
     return replace(record, key=unreadable.key)
 
 
-MAX_DEAD_LETTER_VALUE_CHARS = 64 * 1024
+MAX_DEAD_LETTER_VALUE_CHARS = KEPT_DEAD_LETTER_VALUE_BYTES * 4 // 3
 MAX_ERROR_MESSAGE_CHARS = 4 * 1024
 
 

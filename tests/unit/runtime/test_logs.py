@@ -26,7 +26,7 @@ def test_records_become_json_lines_with_the_service_and_extra_fields(
 ) -> None:
     configure_logging("gateway", "INFO")
     logging.getLogger("services.gateway").info("accepted", extra={"request_id": "r-1"})
-    logging.getLogger("uvicorn.error").info("Application startup complete.")
+    logging.getLogger("uvicorn.error").warning("Application startup complete.")
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(line["service"], line["message"]) for line in lines] == [
         ("gateway", "accepted"),
