@@ -39,9 +39,9 @@ demo: setup ## Start the stack and run the end-to-end scenario
 	@$(BIN)/modelbus demo
 
 lint: $(STAMP) ## ruff and mypy
-	@$(BIN)/ruff check shared services tests bench
-	@$(BIN)/ruff format --check shared services tests bench
-	@$(BIN)/mypy shared services bench
+	@$(BIN)/ruff check shared services devtools tests bench
+	@$(BIN)/ruff format --check shared services devtools tests bench
+	@$(BIN)/mypy shared services devtools bench
 
 test: setup lint ## Set up everything and run the whole test suite (real Kafka, SQLite, PostgreSQL)
 	@$(BIN)/pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -13,14 +14,20 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.inference.adapters.producing import queue_records
+from services.inference.settings import InferenceSettings
 from shared.kafka.codec import OutgoingRecord
+from shared.kafka.producing import queue_records
+from shared.runtime.consumer import ConsumerConfig
+
+WORKER_DEFAULTS = {name: field.default for name, field in InferenceSettings.model_fields.items()}
+"""The inference worker's settings when nothing overrides them; the bench copies none."""
+RUNTIME_DEFAULTS = {field.name: field.default for field in dataclasses.fields(ConsumerConfig)}
 
 PRODUCER_OPTIONS: dict[str, Any] = {
     "acks": "all",
     "enable_idempotence": True,
     "linger_ms": 5,
-    "max_batch_size": 256 * 1024,
+    "max_batch_size": WORKER_DEFAULTS["producer_max_batch_bytes"],
 }
 """Durable and idempotent with a small linger, as the platform's producers, and batches
 as large as the worker's (MODELBUS_PRODUCER_MAX_BATCH_BYTES): with the client's 16 KiB
@@ -29,12 +36,12 @@ generator, not the system under test, would set the pace."""
 CONSUMER_OPTIONS: dict[str, Any] = {
     "enable_auto_commit": False,
     "auto_offset_reset": "earliest",
-    "max_partition_fetch_bytes": 4 * 1024 * 1024,
+    "max_partition_fetch_bytes": RUNTIME_DEFAULTS["max_partition_fetch_bytes"],
 }
-"""As the inference worker's consumer (manual commits, 4 MiB per partition fetch)."""
+"""As the services' consumers (manual commits, the shared runtime's fetch size)."""
 ASSIGNMENT_POLLS = 1000
-GETMANY_TIMEOUT_MS = 20
-GETMANY_MAX_RECORDS = 2000
+GETMANY_TIMEOUT_MS: int = WORKER_DEFAULTS["batch_timeout_ms"]
+GETMANY_MAX_RECORDS: int = WORKER_DEFAULTS["max_batch_records"]
 """The worker's defaults (MODELBUS_BATCH_TIMEOUT_MS, MODELBUS_MAX_BATCH_RECORDS)."""
 
 

@@ -28,10 +28,10 @@ from bench.report import progress
 from bench.stack import REPO_ROOT, BenchStack, venv_command
 from bench.throughput import scrape_metrics, warm_up
 from bench.workload import distinct_inputs, encode_request, request_for
+from devtools.ports import free_port
+from devtools.service_process import ServiceProcess, clean_env
 from shared.latency import latency_summary
 from shared.topics import PREDICTIONS, REQUESTS
-from tests.support.ports import free_port
-from tests.support.service_process import ServiceProcess, clean_env
 
 TICK_SECONDS = 0.005
 """Requests go out in small bursts this often: a steady stream, not one batch."""

@@ -22,8 +22,8 @@ from bench.measure import CpuMeter, MachineCpuMeter
 from bench.report import progress
 from bench.stack import REPO_ROOT, BenchStack
 from bench.workload import MODEL_NAME, v2_inference_bodies
-from tests.support.ports import free_port
-from tests.support.service_process import ServiceFailed, ServiceProcess, clean_env
+from devtools.ports import free_port
+from devtools.service_process import ServiceFailed, ServiceProcess, clean_env
 
 PEER_VENV = REPO_ROOT / ".cache" / "bench" / "mlserver-venv"
 MLSERVER_VERSION = "1.7.1"

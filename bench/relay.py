@@ -27,9 +27,9 @@ from bench.kafka_io import (
     GETMANY_TIMEOUT_MS,
     PRODUCER_OPTIONS,
 )
-from services.inference.adapters.producing import queue_records
-from services.inference.entrypoints.kafka_worker import MAX_BATCHES_IN_FLIGHT
 from shared.kafka.codec import OutgoingRecord
+from shared.kafka.producing import queue_records
+from shared.runtime.consumer import MAX_BATCHES_IN_FLIGHT
 from shared.topics import PREDICTIONS, REQUESTS
 
 

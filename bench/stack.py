@@ -18,17 +18,16 @@ import httpx
 
 from bench.report import progress
 from bench.workload import MODEL_NAME, BenchModel
+from devtools.kafka_broker import BOOTSTRAP_ENV, KafkaBroker
+from devtools.live_registry import LiveRegistry, live_registry
+from devtools.ports import free_port
+from devtools.service_process import ServiceFailed, ServiceProcess, clean_env, start_service
 from shared.kafka.admin import ensure_topics
 from shared.topics import DEAD_LETTERS, MODEL_EVENTS, PREDICTIONS, REQUESTS
-from tests.support.kafka_broker import BOOTSTRAP_ENV, KafkaBroker
-from tests.support.live_registry import LiveRegistry, live_registry
-from tests.support.ports import free_port
-from tests.support.service_process import ServiceFailed, ServiceProcess, clean_env, start_service
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 8
 WORKER_READY_TIMEOUT_SECONDS = 90.0
-WORKER_SESSION_TIMEOUT_MS = 10_000
 
 
 def venv_command(name: str) -> Path:
@@ -121,7 +120,6 @@ class BenchStack:
                     "MODELBUS_CONSUMER_GROUP": f"{prefix}inference",
                     "MODELBUS_DELIVERY_MODE": delivery_mode,
                     "MODELBUS_INSTANCE_ID": instance,
-                    "MODELBUS_SESSION_TIMEOUT_MS": str(WORKER_SESSION_TIMEOUT_MS),
                     "MODELBUS_CALLBACK_SEAL_KEY": self.callback_seal_key,
                 }
             )

@@ -24,9 +24,9 @@ from bench.profiling import sampled
 from bench.report import progress
 from bench.stack import PARTITIONS, BenchStack
 from bench.workload import distinct_inputs, encode_request, request_for
+from devtools.service_process import ServiceProcess
 from shared.kafka.codec import OutgoingRecord
 from shared.topics import PREDICTIONS, REQUESTS
-from tests.support.service_process import ServiceProcess
 
 WARM_UP_TIMEOUT_SECONDS = 60.0
 DRAIN_TIMEOUT_SECONDS = 240.0

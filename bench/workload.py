@@ -12,11 +12,11 @@ import orjson
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
+from devtools.sample_models import SampleModel
 from shared.contracts import PredictionRequest
 from shared.kafka.codec import OutgoingRecord, encode
 from shared.model_files import dump_model
 from shared.topics import REQUESTS
-from tests.support.sample_models import SampleModel
 
 MODEL_NAME = "bench-lr"
 N_SAMPLES = 5000

@@ -1,16 +1,21 @@
-"""Prometheus text exposition, written by hand: histograms and metric families.
-
-Each service keeps its counters as plain fields touched only by its event loop and
-renders them on /metrics with this writer; no client library or global registry needed.
-"""
+"""Metrics for Prometheus: a lock-free histogram for the hot path, and a scrape of a
+service's counters written by prometheus-client."""
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 
 class Histogram:
@@ -50,31 +55,33 @@ class Histogram:
 
 
 def number(value: float) -> str:
-    """A sample value as Prometheus reads it: integers without a decimal point."""
+    """A bucket bound as Prometheus writes it: integers without a decimal point."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else repr(value)
     return repr(value)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class _Snapshot(Collector):
+    """A collector over families already read from the service's counters."""
 
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
 
-def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    if not names:
-        return ""
-    pairs = ",".join(
-        f'{name}="{_escape(value)}"' for name, value in zip(names, values, strict=True)
-    )
-    return "{" + pairs + "}"
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
 
 
 class PrometheusText:
-    """Builds the text exposition format, one metric family at a time."""
+    """A scrape of a service's counters, as prometheus-client metric families.
+
+    The services count in plain fields touched only by their event loop (no lock on the
+    hot path); at scrape time this reads them into families, and prometheus-client
+    writes the exposition format.
+    """
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self._lines: list[str] = []
+        self._families: list[Metric] = []
 
     def family(
         self,
@@ -85,19 +92,28 @@ class PrometheusText:
         label_names: tuple[str, ...] = (),
     ) -> None:
         full = self.prefix + name
-        self._lines.append(f"# HELP {full} {help_text}")
-        self._lines.append(f"# TYPE {full} {kind}")
+        family: CounterMetricFamily | GaugeMetricFamily
+        if kind == "counter":
+            family = CounterMetricFamily(full, help_text, labels=label_names)
+        elif kind == "gauge":
+            family = GaugeMetricFamily(full, help_text, labels=label_names)
+        else:
+            raise ValueError(f"unknown metric kind {kind!r}")
         for values, sample in sorted(samples):
-            self._lines.append(f"{full}{_labels(label_names, values)} {number(float(sample))}")
+            family.add_metric(list(values), float(sample))
+        self._families.append(family)
 
     def histogram(self, name: str, help_text: str, histogram: Histogram) -> None:
-        full = self.prefix + name
-        self._lines.append(f"# HELP {full} {help_text}")
-        self._lines.append(f"# TYPE {full} histogram")
-        for le, count in histogram.cumulative():
-            self._lines.append(f'{full}_bucket{{le="{le}"}} {count}')
-        self._lines.append(f"{full}_sum {number(histogram.sum)}")
-        self._lines.append(f"{full}_count {histogram.count}")
+        self._families.append(
+            HistogramMetricFamily(
+                self.prefix + name,
+                help_text,
+                buckets=[(le, float(count)) for le, count in histogram.cumulative()],
+                sum_value=histogram.sum,
+            )
+        )
 
     def text(self) -> str:
-        return "\n".join(self._lines) + "\n"
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Snapshot(self._families))
+        return generate_latest(registry).decode()

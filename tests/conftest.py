@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from devtools.kafka_broker import KafkaBroker
 from shared.db import make_engine
 from shared.jobstore.store import migrate as migrate_jobstore
-from tests.support.kafka_broker import KafkaBroker
 from tests.support.postgres_server import PostgresServer
 
 STARTUP_SECONDS: dict[str, float] = {}

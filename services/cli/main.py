@@ -51,13 +51,16 @@ def registry_serve(
 
     from services.registry.bootstrap import create_app
     from services.registry.settings import RegistrySettings
+    from shared.runtime.logs import configure_logging
 
     settings = RegistrySettings()
+    configure_logging("registry", settings.log_level)
     uvicorn.run(
         create_app(settings),
         host=host or settings.registry_host,
         port=port or settings.registry_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers propagate to the JSON log handler
     )
 
 

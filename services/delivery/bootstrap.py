@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
-import uvicorn
 from sqlalchemy import text
 from sqlmodel import Session
 
 from services.delivery.adapters.http_sender import WebhookSender
-from services.delivery.adapters.kafka import KafkaDeadLetters, PredictionsConsumer
+from services.delivery.adapters.kafka import (
+    KafkaDeadLetters,
+    RecordPredictionsProcess,
+    predictions_consumer_config,
+)
 from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.adapters.resolver import Resolver, SystemResolver
 from services.delivery.adapters.signing import WebhookSigner
 from services.delivery.adapters.store_thread import StoreThread
 from services.delivery.adapters.subscriber_secrets import CachedSubscriberSecrets
 from services.delivery.domain.backoff import Backoff
-from services.delivery.entrypoints.health import HealthProbes, create_health_app
 from services.delivery.service_layer.delivery import WebhookDelivery
 from services.delivery.service_layer.dispatcher import DeliveryDispatcher
 from services.delivery.service_layer.ingest import RecordPredictions
@@ -32,20 +32,13 @@ from shared.db import make_engine
 from shared.jobstore.store import JobStore, migrate
 from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.kafka.publisher import Publisher
+from shared.runtime.consumer import GroupConsumer
+from shared.runtime.health import HealthServer, create_health_app
 from shared.telemetry import configure_tracing
 from shared.topics import PREDICTIONS
 
 log = logging.getLogger(__name__)
 CONSUMER_STOP_GRACE_SECONDS = 5.0
-HEALTH_START_TIMEOUT_SECONDS = 10.0
-
-
-class _HealthServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the worker owns SIGTERM and stops us in order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class DeliveryService:
@@ -84,10 +77,10 @@ class DeliveryService:
         self._random = random
         self._lease = timedelta(seconds=settings.lease_seconds)
         self._publisher: Publisher | None = None
-        self.consumer: PredictionsConsumer | None = None
+        self.consumer: GroupConsumer | None = None
         self.dispatcher: DeliveryDispatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._health: _HealthServer | None = None
+        self._health: HealthServer | None = None
         self._stopped = False
         self.health_port: int | None = None
         """The port /healthz, /readyz and /metrics listen on once started (if any)."""
@@ -154,77 +147,53 @@ class DeliveryService:
                 else None
             ),
         )
-        consumer = PredictionsConsumer(
-            record_predictions,
-            bootstrap=settings.kafka_bootstrap,
-            topic=settings.topic(PREDICTIONS.name),
-            group_id=settings.consumer_group,
-            client_id=f"{settings.kafka_client_id}-delivery",
-            max_records=settings.consume_max_records,
-            offset_reset=settings.consumer_offset_reset,
-            security=settings.kafka_security,
+        consumer = GroupConsumer(
+            predictions_consumer_config(settings),
+            RecordPredictionsProcess(record_predictions),
+            # The store or the broker being away passes: the batch is retried until then.
+            retryable=(Exception,),
         )
         self.dispatcher, self.consumer = dispatcher, consumer
         await consumer.start()
         self._tasks = [
-            asyncio.create_task(consumer.run(), name="delivery-consumer"),
+            asyncio.create_task(consumer.run_until_stopped(), name="delivery-consumer"),
             asyncio.create_task(dispatcher.run(), name="delivery-dispatcher"),
         ]
         if settings.delivery_health_port is not None:
-            await self._start_health_server(
-                settings.delivery_health_host, settings.delivery_health_port
+            health = HealthServer(
+                create_health_app(self, service="delivery"),
+                host=settings.delivery_health_host,
+                port=settings.delivery_health_port,
             )
+            await health.start()
+            self._health, self.health_port = health, health.port
         log.info(
             "delivery started",
             extra={"topic": settings.topic(PREDICTIONS.name), "group": settings.consumer_group},
         )
 
-    async def _start_health_server(self, host: str, port: int) -> None:
-        """Serve the probes on a socket bound here, so a taken port is our error to report.
+    def liveness(self) -> tuple[bool, dict[str, Any]]:
+        """Both loops run; a dead loop means the process should be restarted."""
+        alive = bool(self._tasks) and not any(task.done() for task in self._tasks)
+        return alive, {"status": "ok" if alive else "failed"}
 
-        (uvicorn would call sys.exit inside the event loop instead.)
-        """
-        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((host, port))
-        except OSError as error:
-            listener.close()
-            raise RuntimeError(
-                f"the health endpoint cannot listen on {host}:{port}: {error}"
-            ) from None
-        self.health_port = int(listener.getsockname()[1])
-        probes = HealthProbes(alive=self.alive, ready=self.readiness, metrics=self.render_metrics)
-        config = uvicorn.Config(
-            create_health_app(probes), log_config=None, access_log=False, lifespan="off"
-        )
-        server = _HealthServer(config)
-        task = asyncio.create_task(server.serve(sockets=[listener]), name="delivery-health")
-        deadline = time.monotonic() + HEALTH_START_TIMEOUT_SECONDS
-        while not server.started:
-            if task.done() or time.monotonic() > deadline:
-                server.should_exit = True
-                await asyncio.gather(task, return_exceptions=True)
-                raise RuntimeError(f"the health endpoint could not listen on {host}:{port}")
-            await asyncio.sleep(0.02)
-        self._health = server
-        self._tasks.append(task)
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """The job store answers and the consumer has joined Kafka."""
 
-    def alive(self) -> bool:
-        return bool(self._tasks) and not any(task.done() for task in self._tasks)
-
-    async def readiness(self) -> dict[str, object]:
         def ping() -> None:
             with Session(self.engine) as session:
                 session.exec(text("SELECT 1"))  # type: ignore[call-overload]
 
-        await asyncio.to_thread(ping)
-        if self.consumer is None or not self.consumer.started:
-            raise RuntimeError("the predictions consumer is not running")
+        try:
+            await asyncio.to_thread(ping)
+            if self.consumer is None or not self.consumer.started:
+                raise RuntimeError("the predictions consumer is not running")
+        except Exception as error:
+            return False, {"status": "unready", "reason": f"{type(error).__name__}: {error}"}
         in_flight = self.dispatcher.in_flight if self.dispatcher else 0
-        return {"in_flight": in_flight}
+        return True, {"status": "ready", "in_flight": in_flight}
 
-    async def render_metrics(self) -> str:
+    async def metrics_text(self) -> str:
         try:
             backlog: int | None = await asyncio.to_thread(self.store.delivery_backlog)
         except Exception:
@@ -258,13 +227,13 @@ class DeliveryService:
         if self.dispatcher is not None:
             await self.dispatcher.stop(grace_seconds=self.settings.request_timeout_seconds)
         await self.outcomes.aclose()
-        if self._health is not None:
-            self._health.should_exit = True
         for task in self._tasks:
-            if not task.done() and task.get_name() != "delivery-health":
+            if not task.done():
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._health is not None:
+            await self._health.stop()
         if self.consumer is not None:
             await self.consumer.stop()
         if self._publisher is not None:

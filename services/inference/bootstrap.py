@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from services.inference.adapters.kafka_records import OversizedRecords
 from services.inference.adapters.registry_source import RegistryModelSource
+from services.inference.adapters.requests_processor import RequestsProcessor
 from services.inference.domain.answers import Output
 from services.inference.domain.metrics import WorkerMetrics
 from services.inference.domain.result_cache import ResultCache
@@ -11,9 +13,11 @@ from services.inference.entrypoints.model_events import DeploymentSync
 from services.inference.service_layer.catalogue import DeploymentCatalogue
 from services.inference.service_layer.inference import CacheKey, InferenceService
 from services.inference.service_layer.model_store import ModelStore
+from services.inference.service_layer.ports import RegistryUnavailable
 from services.inference.settings import InferenceSettings
 from shared.clients.registry import RegistryClient
-from shared.topics import MODEL_EVENTS
+from shared.runtime.consumer import ConsumerConfig, GroupConsumer
+from shared.topics import DEAD_LETTERS, MODEL_EVENTS, PREDICTIONS, REQUESTS
 
 
 def build_service(
@@ -63,6 +67,32 @@ def build_worker(settings: InferenceSettings) -> InferenceWorker:
         client_id=f"{settings.kafka_client_id}-inference-events-{settings.worker_instance}",
         security=settings.kafka_security,
     )
+    seal_key = settings.callback_seal_key
+    processor = RequestsProcessor(
+        service,
+        metrics,
+        requests_topic=settings.topic(REQUESTS.name),
+        predictions_topic=settings.topic(PREDICTIONS.name),
+        dead_letters_topic=settings.topic(DEAD_LETTERS.name),
+        callback_seal_key=seal_key.get_secret_value().encode() if seal_key else None,
+    )
+    config = consumer_config(settings)
+    oversized = OversizedRecords(
+        predictions_topic=settings.topic(PREDICTIONS.name),
+        dead_letters_topic=settings.topic(DEAD_LETTERS.name),
+        limit=config.max_record_bytes,
+    )
+
+    def count_retry() -> None:
+        metrics.batch_retries += 1
+
+    consumer = GroupConsumer(
+        config,
+        processor,
+        retryable=(RegistryUnavailable,),
+        shrink=oversized,
+        on_retry=count_retry,
+    )
     return InferenceWorker(
         settings,
         service=service,
@@ -70,4 +100,25 @@ def build_worker(settings: InferenceSettings) -> InferenceWorker:
         events=events,
         deployment_sync=sync,
         metrics=metrics,
+        processor=processor,
+        consumer=consumer,
+    )
+
+
+def consumer_config(settings: InferenceSettings) -> ConsumerConfig:
+    """How a worker consumes `requests`, produces `predictions` and commits."""
+    return ConsumerConfig(
+        bootstrap=settings.kafka_bootstrap,
+        topics=(settings.topic(REQUESTS.name),),
+        group_id=settings.consumer_group,
+        client_id=f"{settings.kafka_client_id}-inference-{settings.worker_instance}",
+        delivery_mode=settings.delivery_mode,
+        transactional_id=settings.transactional_id,
+        transaction_timeout_ms=settings.transaction_timeout_ms,
+        session_timeout_ms=settings.session_timeout_ms,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        max_batch_records=settings.max_batch_records,
+        linger_ms=settings.linger_ms,
+        producer_max_batch_bytes=settings.producer_max_batch_bytes,
+        client_options=settings.kafka_security.client_options(),
     )

@@ -31,6 +31,10 @@ class ErrorCode:
     NO_DEPLOYMENT = "no_deployment"
     UNDECODABLE = "undecodable"
     MODEL_FAILURE = "model_failure"
+    TOO_LARGE = "too_large"
+    """The answer would not fit in a Kafka record; this small error stands in for it."""
+    INTERNAL_ERROR = "internal_error"
+    """Serving this request hit a fault of the service; the rest of its batch was served."""
 
 
 class ClassifierOutput(WireModel):

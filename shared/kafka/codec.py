@@ -10,10 +10,17 @@ from typing import Protocol, TypeVar
 from pydantic import ValidationError
 
 from shared.contracts import DeadLetter, WireModel
+from shared.errors import MAX_LISTED_PROBLEMS, bounded_list
 from shared.kafka.headers import Headers, build_headers, parse_headers
 from shared.topics import TopicSpec
 
 T = TypeVar("T", bound=WireModel)
+MAX_DEAD_LETTER_VALUE_BYTES = 512 * 1024
+"""Values up to this size are kept whole in a dead letter (base64 makes them a third
+bigger); a bigger one would make the dead letter too big for a Kafka record."""
+KEPT_DEAD_LETTER_VALUE_BYTES = 48 * 1024
+"""What is kept of a bigger value (a multiple of 3, so its base64 is a prefix of the
+whole value's base64)."""
 
 
 @dataclass(frozen=True)
@@ -103,20 +110,30 @@ def decode(
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    """One line per problem, naming the field, so a producer can fix its message."""
+    """One entry per problem (the first few), naming the field, so a producer can fix its
+    message."""
     lines = []
-    for detail in error.errors(include_url=False):
+    details = error.errors(include_url=False)
+    for detail in details[:MAX_LISTED_PROBLEMS]:
         location = ".".join(str(part) for part in detail["loc"]) or "(message)"
         lines.append(f"{location}: {detail['msg']}")
-    return "; ".join(lines)
+    return bounded_list(lines, total=len(details))
 
 
 def dead_letter_for_record(
     record: ConsumedRecord, error: UndecodableMessage, *, service: str
 ) -> DeadLetter:
     """The dead letter for a consumed record no contract could read; its original key
-    and bytes survive (the value in base64)."""
+    and bytes survive (the value in base64), except that a value too big to fit in a
+    dead letter is cut to its first bytes, which the message says."""
     key, value = record.key, record.value
+    message = error.message
+    if value is not None and len(value) > MAX_DEAD_LETTER_VALUE_BYTES:
+        message = (
+            f"{message} (value truncated: the first {KEPT_DEAD_LETTER_VALUE_BYTES} of "
+            f"{len(value)} bytes are kept)"
+        )
+        value = value[:KEPT_DEAD_LETTER_VALUE_BYTES]
     return DeadLetter(
         source_topic=record.topic,
         partition=record.partition,
@@ -124,6 +141,6 @@ def dead_letter_for_record(
         key=key.decode("utf-8", errors="replace") if key is not None else None,
         value=base64.b64encode(value).decode() if value is not None else None,
         error_code=error.code,
-        error_message=error.message,
+        error_message=message,
         service=service,
     )

@@ -20,10 +20,12 @@ from aiokafka.errors import KafkaError
 from shared.contracts import ModelEvent
 from shared.kafka.codec import UndecodableMessage, decode
 from shared.kafka.security import PLAINTEXT, KafkaSecurity
+from shared.runtime.retry import backoff_seconds
 from shared.topics import MODEL_EVENTS
 
 log = logging.getLogger(__name__)
 ListenerState = Literal["starting", "listening", "retrying", "stopped"]
+FIRST_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 10.0
 
 
@@ -66,7 +68,7 @@ class ModelEventsFollower:
         self.state = "stopped"
 
     async def _run(self) -> None:
-        backoff = 0.25
+        failures = 0
         while True:
             # Subscribed without a group: aiokafka assigns every partition of the topic
             # (and start() fails if the topic does not exist).
@@ -85,7 +87,7 @@ class ModelEventsFollower:
                 await self._on_synced()
                 self.state = "listening"
                 self.synced.set()
-                backoff = 0.25
+                failures = 0
                 log.info("following model events", extra={"topic": self._topic})
                 await self._follow(consumer)
             except asyncio.CancelledError:
@@ -101,8 +103,10 @@ class ModelEventsFollower:
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            failures += 1
+            await asyncio.sleep(
+                backoff_seconds(failures, first=FIRST_BACKOFF_SECONDS, most=MAX_BACKOFF_SECONDS)
+            )
 
     async def _position_at_end(self, consumer: AIOKafkaConsumer) -> None:
         """Resolve the end offset of every partition before the caller resynchronises."""

@@ -17,16 +17,16 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from devtools.kafka_broker import KafkaBroker
+from devtools.live_registry import live_registry
+from devtools.ports import free_port
+from devtools.sample_models import iris_classifier
+from devtools.service_process import MODELBUS, ServiceProcess, clean_env, start_service
 from services.delivery.adapters.signing import new_webhook_secret
 from shared.contracts import PredictionRequest
 from shared.kafka.admin import ensure_topics
 from shared.kafka.publisher import Publisher
 from shared.topics import REQUESTS
-from tests.support.kafka_broker import KafkaBroker
-from tests.support.live_registry import live_registry
-from tests.support.ports import free_port
-from tests.support.sample_models import iris_classifier
-from tests.support.service_process import MODELBUS, ServiceProcess, clean_env, start_service
 
 pytestmark = [pytest.mark.kafka]
 INPUTS = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}

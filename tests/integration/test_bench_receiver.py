@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from bench.webhook_receiver import main
+from devtools.ports import free_port
+from devtools.service_process import ServiceProcess, clean_env, start_service
 from services.delivery.adapters.signing import WebhookSigner, new_webhook_secret, webhook_id_for
-from tests.support.ports import free_port
-from tests.support.service_process import ServiceProcess, clean_env, start_service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,11 +11,11 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.relay import relay
-from services.inference.adapters.producing import queue_records
+from devtools.kafka_broker import KafkaBroker
 from shared.kafka.admin import ensure_topics
 from shared.kafka.codec import OutgoingRecord
+from shared.kafka.producing import queue_records
 from shared.topics import PREDICTIONS, REQUESTS
-from tests.support.kafka_broker import KafkaBroker
 from tests.support.topic_reader import read_records
 
 pytestmark = [pytest.mark.kafka]

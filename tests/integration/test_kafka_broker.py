@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.support.kafka_broker import KafkaBroker
+from devtools.kafka_broker import KafkaBroker
 
 pytestmark = pytest.mark.kafka
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.kafka_broker import KafkaBroker
-from tests.support.ports import free_ports
+from devtools.kafka_broker import KafkaBroker
+from devtools.ports import free_ports
 
 pytestmark = [pytest.mark.kafka]
 

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from devtools.kafka_broker import KafkaBroker
 from shared.contracts import (
     ClassifierOutput,
     DeadLetter,
@@ -26,7 +27,6 @@ from shared.kafka.codec import decode
 from shared.kafka.headers import parse_headers
 from shared.kafka.publisher import Publisher
 from shared.topics import ALL_TOPICS, TopicSpec, topic_by_name
-from tests.support.kafka_broker import KafkaBroker
 
 pytestmark = [pytest.mark.kafka]
 

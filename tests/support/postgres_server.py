@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from tests.support.ports import free_port
+from devtools.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_SH = REPO_ROOT / "infra" / "postgres" / "postgres.sh"

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from devtools.sample_models import iris_classifier
 from shared.artifact_inspection import (
     TRIAL_BATCH_ROWS,
     InspectionFailed,
@@ -37,7 +38,6 @@ from tests.support.hostile_models import (
     tree_with_child_outside,
     zip_bomb,
 )
-from tests.support.sample_models import iris_classifier
 
 IRIS = iris_classifier()
 

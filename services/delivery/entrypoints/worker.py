@@ -14,9 +14,9 @@ import signal
 from pydantic import ValidationError
 
 from services.delivery.bootstrap import build_service
-from services.delivery.entrypoints.logs import configure_logging
 from services.delivery.settings import DeliverySettings
 from shared.kafka.codec import describe_validation_error
+from shared.runtime.logs import configure_logging
 
 log = logging.getLogger("services.delivery")
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from services.gateway.service_layer.errors import Unavailable
 from shared.contracts import WireModel
 from shared.kafka.publisher import Publisher
+from shared.runtime.retry import retrying
 from shared.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -42,25 +43,23 @@ class BackgroundPublisher:
             self._publisher = None
 
     async def _connect(self) -> None:
-        backoff = 0.5
-        while True:
-            publisher = self._factory()
-            try:
-                await publisher.start()
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await publisher.stop()
-                raise
-            except Exception as error:
-                log.warning("Kafka not reachable yet; retrying", extra={"error": repr(error)})
-                with contextlib.suppress(Exception):
-                    await publisher.stop()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                continue
-            self._publisher = publisher
-            log.info("connected to Kafka")
-            return
+        async for attempt in retrying(
+            on=(Exception,),
+            log=log,
+            what="connecting to Kafka",
+            first=0.5,
+            most=MAX_BACKOFF_SECONDS,
+        ):
+            with attempt:
+                publisher = self._factory()
+                try:
+                    await publisher.start()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await publisher.stop()
+                    raise
+                self._publisher = publisher
+        log.info("connected to Kafka")
 
     async def publish(self, spec: TopicSpec[T], message: T, *, key: str | None) -> Any:
         if self._publisher is None:

@@ -21,6 +21,7 @@ from shared.callback_seal import seal_callback
 from shared.contracts import Callback, DeadLetter, ErrorCode, PredictionRequest
 from shared.contracts.base import ModelName, RequestId, VersionNumber
 from shared.kafka.codec import (
+    KEPT_DEAD_LETTER_VALUE_BYTES,
     ConsumedRecord,
     OutgoingRecord,
     UndecodableMessage,
@@ -226,3 +227,55 @@ def dead_letter_record(unreadable: UnreadableRecord, *, topic: str) -> OutgoingR
     """The dead letter, keyed by the original key bytes (the payload's copy may be lossy)."""
     record = encode(DEAD_LETTERS, unreadable.dead_letter, key=None, source=SOURCE, topic=topic)
     return replace(record, key=unreadable.key)
+
+
+MAX_DEAD_LETTER_VALUE_CHARS = KEPT_DEAD_LETTER_VALUE_BYTES * 4 // 3
+MAX_ERROR_MESSAGE_CHARS = 4 * 1024
+
+
+class OversizedRecords:
+    """Small stand-ins for outputs over the producer's size limit, which no retry would
+    ever get through: an error prediction (`too_large`) for an answer, a truncated copy
+    for a dead letter. Only records that failed to send come here."""
+
+    def __init__(self, *, predictions_topic: str, dead_letters_topic: str, limit: int) -> None:
+        self._predictions = predictions_topic
+        self._dead_letters = dead_letters_topic
+        self._limit = limit
+
+    def __call__(self, record: OutgoingRecord) -> OutgoingRecord | None:
+        try:
+            document = orjson.loads(record.value)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(document, dict):
+            return None
+        size = len(record.value)
+        if record.topic == self._predictions:
+            document["status"] = "error"
+            document["output"] = None
+            document["error"] = {
+                "code": ErrorCode.TOO_LARGE,
+                "message": f"the answer is {size} bytes, over the {self._limit}-byte limit "
+                "of a Kafka record",
+            }
+        elif record.topic == self._dead_letters:
+            value = document.get("value")
+            if isinstance(value, str) and len(value) > MAX_DEAD_LETTER_VALUE_CHARS:
+                document["value"] = value[:MAX_DEAD_LETTER_VALUE_CHARS]
+            message = str(document.get("error_message", ""))
+            document["error_message"] = (
+                _truncate(message, MAX_ERROR_MESSAGE_CHARS)
+                + f" (dead letter truncated from {size} bytes: value is the first "
+                f"{MAX_DEAD_LETTER_VALUE_CHARS} base64 characters of the original)"
+            )
+        else:
+            return None
+        value = orjson.dumps(document)
+        if len(value) >= size:
+            return None
+        return replace(record, value=value)
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from shared.contracts import ErrorCode
+from shared.errors import bounded_list
 from shared.signature import InputProblem
 
 K = TypeVar("K", bound=Hashable)
@@ -55,8 +56,9 @@ def model_failure(model: str, version: int, detail: str) -> Refusal:
 
 
 def invalid_input(model: str, version: int, problems: Sequence[InputProblem]) -> Refusal:
-    """Every problem with the inputs, so the caller can fix them all at once."""
-    listed = "; ".join(f"{problem.code}: {problem.message}" for problem in problems)
+    """The problems with the inputs, so the caller can fix them at once; past a few, only
+    their number, so a hostile request cannot make its answer huge."""
+    listed = bounded_list([f"{problem.code}: {problem.message}" for problem in problems])
     count = len(problems)
     noun = "problem" if count == 1 else "problems"
     return Refusal(

@@ -8,10 +8,10 @@ import logging
 import signal
 
 from services.inference.bootstrap import build_worker
-from services.inference.entrypoints.kafka_worker import WorkerStopped
-from services.inference.entrypoints.logs import configure_logging
 from services.inference.settings import InferenceSettings
 from shared.clients.registry import RegistryCallFailed
+from shared.runtime.consumer import StopRequested
+from shared.runtime.logs import configure_logging
 from shared.telemetry import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def run() -> None:
     leaves the consumer group and exits.
     """
     settings = InferenceSettings()
-    configure_logging(settings.log_level)
+    configure_logging("inference", settings.log_level)
     configure_tracing("inference", settings)
     asyncio.run(_serve(settings))
 
@@ -39,7 +39,7 @@ async def _serve(settings: InferenceSettings) -> None:
         await worker.start()
         tune_garbage_collector()
         await worker.run_until_stopped()
-    except WorkerStopped:
+    except StopRequested:
         log.info("stopped during start-up")
     except RegistryCallFailed as refused:
         log.error(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devtools.kafka_broker import KafkaBroker
 from services.delivery.adapters.signing import new_webhook_secret
 from services.delivery.bootstrap import build_service
 from services.delivery.settings import DeliverySettings
@@ -16,7 +17,6 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.publisher import Publisher
 from shared.topics import DEAD_LETTERS, PREDICTIONS
 from tests.integration.delivery.support import CALLBACK_SEAL_KEY, DeliveryHarness
-from tests.support.kafka_broker import KafkaBroker
 
 
 @pytest.fixture

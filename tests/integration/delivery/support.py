@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 from aiokafka import AIOKafkaProducer
 
+from devtools.ports import free_port
 from services.delivery.bootstrap import DeliveryService
 from services.delivery.receiver import ReceiverStats, create_receiver_app
 from services.delivery.settings import DeliverySettings
@@ -22,7 +23,6 @@ from shared.contracts import ClassifierOutput, Prediction
 from shared.jobstore.views import JobView
 from shared.kafka.publisher import Publisher
 from shared.topics import DEAD_LETTERS, PREDICTIONS
-from tests.support.ports import free_port
 
 CALLBACK_SEAL_KEY = "callback-seal-key-for-tests-0123456789"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -124,7 +125,7 @@ async def test_callbacks_into_private_networks_are_refused_without_any_connectio
                 harness.bootstrap, harness.dead_letters_topic, expected=len(callbacks), timeout=15
             )
             network = harness.service.sender.network
-            metrics = await harness.service.render_metrics()
+            metrics = await harness.service.metrics_text()
 
     # Refused before any socket was opened: no connection attempt, nothing received.
     assert network.connect_attempts == 0
@@ -170,3 +171,23 @@ async def test_unreadable_records_are_dead_lettered_and_the_next_prediction_stil
     assert all(letter.source_topic == harness.predictions_topic for letter in letters)
     assert all(letter.service == "delivery" and letter.key == "k-1" for letter in letters)
     assert "model" in letters[1].error_message  # names a missing field
+
+
+async def test_an_unreadable_1mb_record_gets_a_truncated_dead_letter_and_delivery_moves_on(
+    delivery_factory: Callable[..., Any], webhook_secret: str
+) -> None:
+    huge = json.dumps({"request_id": "huge", "model": "x" * 1_000_000}).encode()
+    with run_receiver(webhook_secret) as receiver:
+        async with delivery_factory(webhook_allowlist=["127.0.0.1"]) as harness:
+            await harness.publish_raw(huge, key=b"k-2")
+            await harness.publish(prediction("after-huge", receiver.hook("h")))
+            await harness.job_in_state("after-huge", "delivered")
+            [record] = await read_records(
+                harness.bootstrap, harness.dead_letters_topic, expected=1, timeout=15
+            )
+
+    assert len(record.value) < 100_000
+    letter = decode(DEAD_LETTERS, record.value, record.headers)
+    assert letter.error_code == "schema_violation"
+    assert f"of {len(huge)} bytes are kept" in letter.error_message
+    assert letter.value is not None and base64.b64encode(huge).decode().startswith(letter.value)

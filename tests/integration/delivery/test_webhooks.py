@@ -102,7 +102,7 @@ async def test_a_receiver_that_always_fails_ends_dead_and_dead_lettered(
                 return view is not None and view.delivery.next_attempt_at is None
 
             await eventually(dead_letter_marked, what="the dead letter to be marked published")
-            metrics = await harness.service.render_metrics()
+            metrics = await harness.service.metrics_text()
 
     assert [a.status_code for a in job.delivery.attempts] == [503, 503, 503]
     assert receiver.stats.failed_on_purpose == 3

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.kafka_broker import KafkaBroker
 from shared.kafka.admin import ensure_topics
 from shared.kafka.publisher import Publisher
 from shared.topics import DEAD_LETTERS, PREDICTIONS
@@ -24,7 +25,6 @@ from tests.integration.delivery.support import (
     run_receiver,
     sealed,
 )
-from tests.support.kafka_broker import KafkaBroker
 
 pytestmark = [pytest.mark.kafka]
 REPO_ROOT = Path(__file__).resolve().parents[3]

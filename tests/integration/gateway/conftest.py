@@ -25,14 +25,14 @@ from pydantic import SecretStr
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from devtools.kafka_broker import KafkaBroker
+from devtools.live_registry import LiveRegistry, live_registry
+from devtools.sample_models import SampleModel, iris_classifier
 from services.gateway.bootstrap import create_app
 from services.gateway.entrypoints.dependencies import Container
 from services.gateway.settings import GatewaySettings
 from shared.kafka.admin import ensure_topics
 from shared.topics import FEEDBACK, MODEL_EVENTS, REQUESTS
-from tests.support.kafka_broker import KafkaBroker
-from tests.support.live_registry import LiveRegistry, live_registry
-from tests.support.sample_models import SampleModel, iris_classifier
 
 IRIS_INPUTS = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 

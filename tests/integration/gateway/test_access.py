@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.live_registry import free_port
 from shared.clients.registry import RegistryClient
 from shared.contracts import ClassifierOutput, Prediction
 from shared.jobstore.store import JobStore
 from tests.integration.gateway.conftest import IRIS_INPUTS, Gateway, Stack, StartGateway
-from tests.support.live_registry import free_port
 
 pytestmark = [pytest.mark.kafka]
 

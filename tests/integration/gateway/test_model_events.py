@@ -76,6 +76,6 @@ def test_a_new_model_is_servable_at_once_after_a_refusal(
 
 
 def _iris() -> Any:
-    from tests.support.sample_models import iris_classifier
+    from devtools.sample_models import iris_classifier
 
     return iris_classifier()

@@ -15,6 +15,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devtools.kafka_broker import KafkaBroker
+from devtools.live_registry import LiveRegistry, live_registry
 from services.inference.bootstrap import build_worker
 from services.inference.entrypoints.kafka_worker import InferenceWorker
 from services.inference.settings import InferenceSettings
@@ -22,8 +24,6 @@ from shared.contracts import Prediction, PredictionRequest
 from shared.kafka.admin import ensure_topics
 from shared.kafka.codec import decode, encode
 from shared.topics import DEAD_LETTERS, MODEL_EVENTS, PREDICTIONS, REQUESTS
-from tests.support.kafka_broker import KafkaBroker
-from tests.support.live_registry import LiveRegistry, live_registry
 
 REQUEST_PARTITIONS = 4
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}

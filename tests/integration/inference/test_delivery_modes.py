@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devtools.sample_models import iris_classifier
 from shared.contracts import PredictionRequest
 from shared.topics import PREDICTIONS, REQUESTS
 from tests.integration.inference.conftest import (
@@ -16,7 +17,6 @@ from tests.integration.inference.conftest import (
     answered,
     eventually,
 )
-from tests.support.sample_models import iris_classifier
 
 
 async def committed_offsets(stack: Stack, group: str) -> dict[int, int]:

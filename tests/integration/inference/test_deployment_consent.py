@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from devtools.sample_models import iris_classifier
 from shared.contracts import DeploymentState, ErrorCode, ModelEvent, Prediction, PredictionRequest
 from shared.kafka.publisher import Publisher
 from shared.topics import MODEL_EVENTS, PREDICTIONS
 from tests.integration.inference.conftest import Stack, TopicFollower, answered, by_request
-from tests.support.sample_models import iris_classifier
 
 
 async def _answer(stack: Stack, follower: TopicFollower, request: PredictionRequest) -> Prediction:

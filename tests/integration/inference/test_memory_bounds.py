@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 
+from devtools.ports import free_port
+from devtools.sample_models import iris_classifier
 from shared.contracts import PredictionRequest
 from shared.topics import PREDICTIONS
 from tests.integration.inference.conftest import SETOSA, Stack, TopicFollower, answered
-from tests.support.ports import free_port
-from tests.support.sample_models import iris_classifier
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WORKER = "from services.inference.entrypoints.worker import run; run()"

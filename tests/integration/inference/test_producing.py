@@ -6,12 +6,12 @@ import asyncio
 
 from aiokafka import AIOKafkaProducer
 
-from services.inference.adapters.producing import queue_records
+from devtools.kafka_broker import KafkaBroker
 from shared.kafka.admin import ensure_topics
 from shared.kafka.codec import OutgoingRecord
+from shared.kafka.producing import queue_records
 from shared.topics import DEAD_LETTERS, PREDICTIONS
 from tests.integration.inference.conftest import TopicFollower
-from tests.support.kafka_broker import KafkaBroker
 
 
 async def test_batched_records_land_on_the_partitions_send_would_choose(

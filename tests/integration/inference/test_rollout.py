@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import httpx
 
+from devtools.sample_models import iris_classifier
 from services.inference.domain.routing import choose_route
 from shared.contracts import DeploymentState, PredictionRequest
 from shared.topics import PREDICTIONS
 from tests.integration.inference.conftest import Stack, TopicFollower, answered, by_request
-from tests.support.sample_models import iris_classifier
 
 BORDERLINE = {"sepal_length": 6.0, "sepal_width": 2.7, "petal_length": 5.0, "petal_width": 1.6}
 

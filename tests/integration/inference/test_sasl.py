@@ -8,6 +8,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError
 
+from devtools.kafka_broker import KafkaBroker
+from devtools.sample_models import iris_classifier
 from shared.contracts import PredictionRequest
 from shared.kafka.admin import ensure_topics
 from shared.kafka.codec import decode
@@ -16,8 +18,6 @@ from shared.kafka.security import KafkaSecurity
 from shared.settings import ModelbusSettings
 from shared.topics import PREDICTIONS, REQUESTS
 from tests.integration.inference.conftest import Stack
-from tests.support.kafka_broker import KafkaBroker
-from tests.support.sample_models import iris_classifier
 
 pytestmark = [pytest.mark.kafka]
 

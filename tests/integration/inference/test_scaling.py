@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from devtools.sample_models import iris_classifier
 from shared.contracts import PredictionRequest
 from shared.topics import PREDICTIONS
 from tests.integration.inference.conftest import (
@@ -14,7 +15,6 @@ from tests.integration.inference.conftest import (
     answered,
     eventually,
 )
-from tests.support.sample_models import iris_classifier
 
 
 async def test_workers_split_partitions_and_hand_over_on_stop(

@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from devtools.sample_models import iris_classifier
 from services.inference.bootstrap import build_worker
 from shared.clients.registry import RegistryCallFailed
 from shared.contracts import ErrorCode, PredictionRequest
@@ -17,7 +18,6 @@ from shared.kafka.codec import decode, encode
 from shared.kafka.headers import parse_headers
 from shared.topics import DEAD_LETTERS, PREDICTIONS, REQUESTS
 from tests.integration.inference.conftest import SETOSA, Stack, TopicFollower, answered, by_request
-from tests.support.sample_models import iris_classifier
 
 VIRGINICA = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.6, "petal_width": 2.2}
 

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from devtools.sample_models import iris_classifier
 from shared.contracts import PredictionRequest
 from shared.topics import PREDICTIONS
 from tests.integration.inference.conftest import Stack, TopicFollower, answered
-from tests.support.sample_models import iris_classifier
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WORKER = "from services.inference.entrypoints.worker import run; run()"

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from devtools.kafka_broker import KafkaBroker
 from services.registry.bootstrap import create_app
 from services.registry.settings import RegistrySettings
 from shared.kafka.admin import ensure_topics
 from shared.topics import MODEL_EVENTS
-from tests.support.kafka_broker import KafkaBroker
 
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdef"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from devtools.sample_models import iris_classifier
 from services.registry.bootstrap import create_app
 from services.registry.settings import RegistrySettings
 from tests.integration.registry.conftest import ADMIN_KEY, Registry
-from tests.support.sample_models import iris_classifier
 
 pytestmark = [pytest.mark.kafka]
 IRIS = iris_classifier()

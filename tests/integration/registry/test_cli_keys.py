@@ -9,9 +9,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from devtools.kafka_broker import KafkaBroker
+from devtools.live_registry import ADMIN_KEY, live_registry
 from services.cli.main import app
-from tests.support.kafka_broker import KafkaBroker
-from tests.support.live_registry import ADMIN_KEY, live_registry
 
 pytestmark = [pytest.mark.kafka]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from devtools.sample_models import iris_classifier
 from services.registry.settings import RegistrySettings
 from tests.integration.registry.conftest import Registry
-from tests.support.sample_models import iris_classifier
 
 pytestmark = [pytest.mark.kafka]
 

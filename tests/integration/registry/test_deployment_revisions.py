@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import Session
 
+from devtools.sample_models import iris_classifier
 from services.registry.domain.roles import Role
 from services.registry.service_layer import deployments
 from services.registry.service_layer.context import Actor
 from shared.kafka.codec import decode
 from shared.topics import MODEL_EVENTS
 from tests.integration.registry.conftest import Registry
-from tests.support.sample_models import iris_classifier
 from tests.support.topic_reader import read_records_sync
 
 pytestmark = [pytest.mark.kafka]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.sample_models import iris_classifier
 from shared.contracts import ModelEvent
 from shared.kafka.codec import decode
 from shared.topics import MODEL_EVENTS
 from tests.integration.registry.conftest import Registry
-from tests.support.sample_models import iris_classifier
 from tests.support.topic_reader import read_records_sync
 
 pytestmark = [pytest.mark.kafka]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.sample_models import iris_classifier
 from services.registry.bootstrap import artifact_inspector
 from tests.integration.registry.conftest import Registry
 from tests.support.hostile_models import (
@@ -17,7 +18,6 @@ from tests.support.hostile_models import (
     with_extra_member,
     zip_bomb,
 )
-from tests.support.sample_models import iris_classifier
 
 pytestmark = [pytest.mark.kafka]
 IRIS = iris_classifier()

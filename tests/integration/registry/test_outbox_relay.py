@@ -10,6 +10,7 @@ from collections import defaultdict
 import pytest
 from sqlmodel import Session
 
+from devtools.kafka_broker import KafkaBroker
 from services.registry.adapters.database import make_engine, migrate
 from services.registry.adapters.outbox_relay import OutboxRelay
 from services.registry.adapters.tables import OutboxEvent
@@ -18,7 +19,6 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.codec import decode
 from shared.kafka.publisher import Publisher
 from shared.topics import MODEL_EVENTS
-from tests.support.kafka_broker import KafkaBroker
 from tests.support.postgres_server import PostgresServer
 from tests.support.topic_reader import read_records
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from devtools.sample_models import diabetes_regressor, iris_classifier
 from tests.integration.registry.conftest import Registry
-from tests.support.sample_models import diabetes_regressor, iris_classifier
 
 pytestmark = [pytest.mark.kafka]
 IRIS = iris_classifier()

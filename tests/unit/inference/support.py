@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtools.sample_models import SampleModel, diabetes_regressor, iris_classifier
 from services.inference.domain.metrics import WorkerMetrics
 from services.inference.domain.result_cache import ResultCache
 from services.inference.domain.routing import RoutingConfig
@@ -24,7 +25,6 @@ from shared.contracts import DeploymentState, PredictionRequest
 from shared.model_files import load_model, sha256_hex
 from shared.signature import InputSignature, infer_signature
 from shared.tabular import parse_csv
-from tests.support.sample_models import SampleModel, diabetes_regressor, iris_classifier
 
 IRIS_SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 IRIS_VIRGINICA = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.6, "petal_width": 2.2}

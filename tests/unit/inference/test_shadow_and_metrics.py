@@ -6,6 +6,7 @@ from services.inference.domain.answers import Classified, Regressed
 from services.inference.domain.metrics import WorkerMetrics, render_prometheus
 from services.inference.domain.shadow import AgreementTally, outputs_agree
 from shared.metrics import Histogram
+from tests.support.prometheus import kinds, samples
 
 
 def test_classifiers_agree_on_the_label_regressors_within_tolerance() -> None:
@@ -58,20 +59,24 @@ def test_render_prometheus_text() -> None:
         consumer_lag={("t-requests", "0"): 12},
         assigned_partitions=1,
     )
-    lines = text.splitlines()
-    assert "# TYPE modelbus_inference_records_total counter" in lines
-    assert "modelbus_inference_records_total 7" in lines
+    found = samples(text)
+    assert kinds(text)["modelbus_inference_records"] == "counter"
+    assert found["modelbus_inference_records_total"] == 7
     assert (
-        'modelbus_inference_predictions_total{model="iris",version="2",variant="canary",'
-        'status="ok"} 1'
-    ) in lines
-    assert 'modelbus_inference_errors_total{code="invalid_input"} 1' in lines
-    assert "modelbus_inference_cache_hit_ratio 0.75" in lines
-    assert 'modelbus_inference_shadow_agreement_ratio{model="iris"} 0.5' in lines
-    assert 'modelbus_inference_cascade_answers_total{model="iris",answered_by="small"} 3' in lines
-    assert 'modelbus_inference_latency_seconds_bucket{le="0.005"} 1' in lines
-    assert 'modelbus_inference_latency_seconds_bucket{le="+Inf"} 1' in lines
-    assert 'modelbus_inference_consumer_lag_records{topic="t-requests",partition="0"} 12' in lines
+        found[
+            'modelbus_inference_predictions_total{model="iris",status="ok",variant="canary",'
+            'version="2"}'
+        ]
+        == 1
+    )
+    assert found['modelbus_inference_errors_total{code="invalid_input"}'] == 1
+    assert found["modelbus_inference_cache_hit_ratio"] == 0.75
+    assert found['modelbus_inference_shadow_agreement_ratio{model="iris"}'] == 0.5
+    assert found['modelbus_inference_cascade_answers_total{answered_by="small",model="iris"}'] == 3
+    assert found['modelbus_inference_latency_seconds_bucket{le="0.005"}'] == 1
+    assert found['modelbus_inference_latency_seconds_bucket{le="+Inf"}'] == 1
+    assert found['modelbus_inference_consumer_lag_records{partition="0",topic="t-requests"}'] == 12
+    assert "# TYPE modelbus_inference_records_total counter" in text.splitlines()
     assert text.endswith("\n")
 
 

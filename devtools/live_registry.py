@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from devtools.ports import free_port
+from devtools.sample_models import SampleModel
 from services.registry.bootstrap import create_app
 from services.registry.settings import RegistrySettings
 from shared.clients.registry import RegistryClient
-from tests.support.ports import free_port
-from tests.support.sample_models import SampleModel
 
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdef"
 

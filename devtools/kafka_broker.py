@@ -9,14 +9,15 @@ broker exactly the same way.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.ports import free_ports
+from devtools.ports import free_ports
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = REPO_ROOT / "infra" / "kafka" / "kafka.sh"
 
 #: Env var naming an already running cluster; when set, nothing is started or stopped.
@@ -28,7 +29,6 @@ _START_TIMEOUT_S = 180.0
 _STOP_TIMEOUT_S = 90.0
 _START_ATTEMPTS = 3
 SASL_USERNAME = "modelbus-tests"
-SASL_PASSWORD = "scram-password-for-tests"
 
 
 class KafkaBrokerError(RuntimeError):
@@ -75,7 +75,7 @@ class KafkaBroker:
     sasl_bootstrap: str | None = None
     """A second listener (SASL_PLAINTEXT, SCRAM-SHA-256) for clients that authenticate."""
     sasl_username: str = SASL_USERNAME
-    sasl_password: str = SASL_PASSWORD
+    sasl_password: str = ""
 
     @property
     def external(self) -> bool:
@@ -104,6 +104,8 @@ class KafkaBroker:
 
         data_dir = data_dir.resolve()
         last: subprocess.CompletedProcess[str] | None = None
+        # A fresh password per broker: nothing to keep secret in the repository.
+        sasl_password = secrets.token_urlsafe(24)
         for _ in range(_START_ATTEMPTS):
             port, controller_port, sasl_port = free_ports(3)
             started_at = time.monotonic()
@@ -125,7 +127,7 @@ class KafkaBroker:
                 ],
                 _START_TIMEOUT_S,
                 # The password goes by environment, not on a command line others can read.
-                env={"MODELBUS_KAFKA_SASL_PASSWORD": SASL_PASSWORD},
+                env={"MODELBUS_KAFKA_SASL_PASSWORD": sasl_password},
             )
             elapsed = time.monotonic() - started_at
             if proc.returncode == 0:
@@ -134,6 +136,7 @@ class KafkaBroker:
                     data_dir=data_dir,
                     start_seconds=elapsed,
                     sasl_bootstrap=f"127.0.0.1:{sasl_port}",
+                    sasl_password=sasl_password,
                 )
             last = proc
             # Another process may have grabbed a port between our probe and the bind.

@@ -8,10 +8,13 @@ with the producer's own key partitioner, does that work once per partition inste
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from shared.kafka.codec import OutgoingRecord
 from shared.kafka.partitioning import partitions_for_keys
@@ -19,19 +22,30 @@ from shared.kafka.partitioning import partitions_for_keys
 # For records without a key (a random partition, as the producer would choose).
 _PARTITIONER = DefaultPartitioner()
 
+SIZE_HEADROOM = 64 * 1024
+"""Room for a record's key and headers: values up to the limit minus this are not measured."""
+Shrink = Callable[[OutgoingRecord], OutgoingRecord | None]
+"""A small stand-in for a record over the producer's size limit (None: none possible)."""
+
 
 async def queue_records(
-    producer: AIOKafkaProducer, outgoing: list[OutgoingRecord]
+    producer: AIOKafkaProducer, outgoing: list[OutgoingRecord], *, shrink: Shrink | None = None
 ) -> list[asyncio.Future[Any]]:
     """Hand every record to the producer; returns the acknowledgements to wait for.
 
     Records are packed into one producer batch per partition (partitioned by key
     exactly as the producer would), which spares the per-record bookkeeping of
-    send(); a record too big for a batch of its own still goes through send().
+    send(); a record too big for a batch of its own still goes through send(). One over
+    the producer's size limit (max_request_size) is replaced by what `shrink` makes of
+    it, else refused with MessageSizeTooLargeError: the broker would refuse it forever.
     """
     builders: dict[TopicPartition, Any] = {}
     acknowledgements: list[asyncio.Future[Any]] = []
+    limit: int = producer._max_request_size
+    near_limit = limit - SIZE_HEADROOM
     for record, partition in zip(outgoing, await _partitions(producer, outgoing), strict=True):
+        if len(record.value) > near_limit:  # rare: only then the exact size is worth its cost
+            record = _fitting(record, limit, shrink)
         tp = TopicPartition(record.topic, partition)
         builder = builders.get(tp)
         if builder is None:
@@ -67,6 +81,25 @@ async def queue_records(
             await producer.send_batch(builder, tp.topic, partition=tp.partition)
         )
     return acknowledgements
+
+
+def _fitting(record: OutgoingRecord, limit: int, shrink: Shrink | None) -> OutgoingRecord:
+    """The record, or its stand-in if it is over the producer's limit (which a batch of one
+    record would not check: the broker would refuse it, and every retry with it)."""
+    if _size(record) <= limit:
+        return record
+    smaller = shrink(record) if shrink is not None else None
+    if smaller is None or _size(smaller) > limit:
+        raise MessageSizeTooLargeError(
+            f"a record for {record.topic} is {_size(record)} bytes, over the limit of {limit}"
+        )
+    return smaller
+
+
+def _size(record: OutgoingRecord) -> int:
+    return int(
+        DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, record.value, record.headers)
+    )
 
 
 async def _partitions(producer: AIOKafkaProducer, outgoing: list[OutgoingRecord]) -> list[int]:

@@ -1,0 +1,1 @@
+"""The shell every Kafka service runs in: consume loop, commits, health, logs, retries."""
