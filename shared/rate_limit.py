@@ -10,6 +10,11 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TypeVar
+
+from shared.http_api import ServiceError
+
+ErrorT = TypeVar("ErrorT", bound=ServiceError)
 
 
 @dataclass(frozen=True)
@@ -114,3 +119,12 @@ class RateLimiter:
             del self._buckets[key]
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
+
+
+def failed_authentications_refusal(error: type[ErrorT], address: str, decision: Decision) -> ErrorT:
+    """The 429 for an address past its budget of failed authentications."""
+    return error(
+        f"too many failed authentications from {address}; retry in {decision.retry_after_header} s",
+        details={"retry_after_seconds": decision.retry_after},
+        headers={"Retry-After": decision.retry_after_header},
+    )

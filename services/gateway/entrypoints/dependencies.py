@@ -17,7 +17,7 @@ from services.gateway.service_layer.handlers import PredictionGateway
 from services.gateway.service_layer.ports import RateLimits
 from services.gateway.settings import GatewaySettings
 from shared.kafka.model_events import ModelEventsFollower
-from shared.rate_limit import RateLimiter
+from shared.rate_limit import RateLimiter, failed_authentications_refusal
 
 
 @dataclass
@@ -61,12 +61,7 @@ async def _authenticate(container: Container, address: str, key: str | None) -> 
     failures = container.auth_failures
     blocked = failures.peek(address, time.monotonic())
     if not blocked.allowed:
-        raise RateLimited(
-            f"too many failed authentications from {address}; retry in "
-            f"{blocked.retry_after_header} s",
-            details={"retry_after_seconds": blocked.retry_after},
-            headers={"Retry-After": blocked.retry_after_header},
-        )
+        raise failed_authentications_refusal(RateLimited, address, blocked)
     try:
         if key is None:
             raise Unauthorized(

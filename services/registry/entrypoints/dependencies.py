@@ -20,7 +20,7 @@ from services.registry.service_layer.errors import RateLimited
 from services.registry.service_layer.versions import ArtifactInspector
 from services.registry.settings import RegistrySettings
 from shared.jobstore.webhook_secrets import WebhookSecretStore
-from shared.rate_limit import RateLimiter
+from shared.rate_limit import RateLimiter, failed_authentications_refusal
 
 
 @dataclass
@@ -76,12 +76,7 @@ def _actor(
     address = request.client.host if request.client is not None else "unknown"
     blocked = container.auth_failures.peek(address, time.monotonic())
     if not blocked.allowed:
-        raise RateLimited(
-            f"too many failed authentications from {address}; retry in "
-            f"{blocked.retry_after_header} s",
-            details={"retry_after_seconds": blocked.retry_after},
-            headers={"Retry-After": blocked.retry_after_header},
-        )
+        raise failed_authentications_refusal(RateLimited, address, blocked)
     if not token:
         container.auth_failures.check(address, time.monotonic())
         raise _unauthorized(
