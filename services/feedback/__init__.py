@@ -1,0 +1,1 @@
+"""Feedback labelling: joins feedback to predictions and keeps the labels retraining uses."""

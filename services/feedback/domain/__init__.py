@@ -1,0 +1,1 @@
+"""Pure rules of feedback labelling, without Kafka, HTTP or a database."""
