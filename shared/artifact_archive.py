@@ -13,8 +13,9 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
+from shared.errors import bounded_list
+
 SCHEMA_MEMBER = "schema.json"
-MAX_LISTED = 10
 LOCAL_HEADER = b"PK\x03\x04"
 END_OF_DIRECTORY = b"PK\x05\x06"
 FILE_LOADERS = frozenset({"NdArrayNode", "SparseMatrixNode"})
@@ -78,12 +79,9 @@ def check_archive(data: bytes, limits: ArchiveLimits = ArchiveLimits()) -> None:
             _check_sparse_member(archive, name, limits)
     unreferenced = sorted(set(names) - {SCHEMA_MEMBER} - referenced)
     if unreferenced:
-        shown = ", ".join(repr(name[:100]) for name in unreferenced[:MAX_LISTED])
-        more = len(unreferenced) - MAX_LISTED
         raise ArchiveRefused(
             "the model file holds zip members its schema does not reference: "
-            + shown
-            + (f" and {more} more" if more > 0 else "")
+            + bounded_list([repr(name[:100]) for name in unreferenced])
         )
 
 

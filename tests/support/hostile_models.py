@@ -79,8 +79,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 def _schema_of(data: bytes) -> dict[str, Any]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        schema: dict[str, Any] = json.loads(archive.read("schema.json"))
+    schema: dict[str, Any] = json.loads(_members_of(data)["schema.json"])
     return schema
 
 
