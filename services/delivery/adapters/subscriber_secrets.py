@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from services.delivery.adapters.store_thread import RunInThread
 from shared.contracts.base import utc_now
+from shared.expiring_cache import ExpiringCache
 from shared.jobstore.webhook_secrets import SubscriberSecrets, WebhookSecretStore
 
 MAX_SUBSCRIBERS = 100_000
@@ -32,20 +33,21 @@ class CachedSubscriberSecrets:
         self._ttl = ttl_seconds
         self._run = run
         self._clock = clock
-        self._cached: dict[str, tuple[float, SubscriberSecrets | None]] = {}
+        # A 1-tuple, so "this subscriber has no secret" is cached too, unlike a miss.
+        self._cached: ExpiringCache[str, tuple[SubscriberSecrets | None]] = ExpiringCache(
+            max_entries=MAX_SUBSCRIBERS
+        )
         self.lookups = 0
 
     async def secrets_for(self, owner: str | None) -> list[str]:
         if owner is None:
             return []
         now = self._clock()
-        cached = self._cached.get(owner)
-        if cached is None or cached[0] <= now:
+        cached = self._cached.get(owner, now)
+        if cached is None:
             self.lookups += 1
             found = await self._run(self._store.secrets_of, [owner])
-            if len(self._cached) >= MAX_SUBSCRIBERS:
-                self._cached.clear()
-            cached = (now + self._ttl, found.get(owner))
-            self._cached[owner] = cached
-        secrets = cached[1]
+            cached = (found.get(owner),)
+            self._cached.put(owner, cached, now=now, ttl=self._ttl)
+        (secrets,) = cached
         return secrets.valid_at(utc_now()) if secrets is not None else []

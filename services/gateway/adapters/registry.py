@@ -16,7 +16,6 @@ import httpx
 from pydantic import ValidationError
 
 from services.gateway.adapters.single_flight import SingleFlight
-from services.gateway.domain.expiring_cache import ExpiringCache
 from services.gateway.domain.serving import Caller, key_hash
 from services.gateway.service_layer.errors import (
     Unauthorized,
@@ -25,6 +24,7 @@ from services.gateway.service_layer.errors import (
     UnknownVersion,
 )
 from shared.contracts import DeploymentState
+from shared.expiring_cache import ExpiringCache
 from shared.signature import InputSignature
 
 log = logging.getLogger(__name__)

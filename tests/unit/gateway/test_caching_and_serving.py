@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.domain.expiring_cache import ExpiringCache
 from services.gateway.domain.serving import NoProductionVersion, version_to_validate
 from shared.contracts import DeploymentState
+from shared.expiring_cache import ExpiringCache
 
 
 def test_entries_live_for_their_ttl() -> None:
