@@ -10,6 +10,7 @@ from shared.contracts.base import Label, RequestId, Timestamp, WireModel, new_id
 
 Rating = Literal["up", "down"]
 ImplicitSignal = Literal["copied", "edited", "retried", "abandoned"]
+FeedbackAuthority = Literal["system", "user", "reviewer"]
 
 
 class Feedback(WireModel):
@@ -20,7 +21,16 @@ class Feedback(WireModel):
     label: Label | None = None
     rating: Rating | None = None
     signal: ImplicitSignal | None = None
-    source: str = Field(min_length=1, max_length=128, description="Who or what gave it.")
+    source: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Who or what gave it; through the gateway, the caller's API key name.",
+    )
+    authority: FeedbackAuthority = Field(
+        default="system",
+        description="Whose word it is: a reviewer's beats a user's, which beats a system's. "
+        "The gateway sets it from the caller's key; producers on Kafka speak as a system.",
+    )
     created_at: Timestamp = Field(default_factory=utc_now)
 
     @model_validator(mode="after")

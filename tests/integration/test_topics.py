@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -82,13 +83,21 @@ SAMPLES: dict[str, tuple[Any, str]] = {
     ),
     "labels": (
         LabelledExample(
+            label_id="r-1:production:f-1",
             request_id="r-1",
             model="iris",
             version=3,
+            variant="production",
             inputs={"petal_width": 0.2},
             predicted="setosa",
             label="versicolor",
+            correct=False,
+            strength="label",
             source="review",
+            authority="reviewer",
+            feedback_id="f-1",
+            predicted_at=datetime(2026, 1, 1, tzinfo=UTC),
+            labelled_at=datetime(2026, 1, 2, tzinfo=UTC),
         ),
         "r-1",
     ),

@@ -11,34 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from services.feedback.domain.resolution import LabelValue, same_label
-from shared.contracts.feedback import Feedback, ImplicitSignal, Rating
+from shared.contracts.feedback import Feedback
+from shared.feedback_policy import FeedbackPolicy
 
-Meaning = Literal["confirms", "refutes", "weakly_confirms", "weakly_refutes", "ignored"]
 Strength = Literal["label", "weak"]
-
-DEFAULT_RATINGS: dict[Rating, Meaning] = {"up": "confirms", "down": "refutes"}
-DEFAULT_SIGNALS: dict[ImplicitSignal, Meaning] = {
-    "copied": "weakly_confirms",
-    "edited": "weakly_refutes",
-    "retried": "weakly_refutes",
-    "abandoned": "ignored",
-}
-
-
-class FeedbackPolicy(BaseModel):
-    """How one model's ratings and implicit signals turn into labels."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    ratings: dict[Rating, Meaning] = Field(default_factory=lambda: dict(DEFAULT_RATINGS))
-    signals: dict[ImplicitSignal, Meaning] = Field(default_factory=lambda: dict(DEFAULT_SIGNALS))
-    train_on_weak: bool = Field(
-        default=False,
-        description="Whether weak evidence alone may become training data without review.",
-    )
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.feedback.domain.interpretation import Evidence, FeedbackPolicy, interpret
+from services.feedback.domain.interpretation import Evidence, interpret
 from shared.contracts.feedback import Feedback
+from shared.feedback_policy import FeedbackPolicy
 
 BINARY = ["churn", "stay"]
 IRIS = ["setosa", "versicolor", "virginica"]
