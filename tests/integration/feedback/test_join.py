@@ -70,14 +70,16 @@ async def test_unknown_classes_and_non_numbers_are_refused_with_a_reason(
         await harness.send_feedback(feedback("r-2", label="cheap", feedback_id="bad-number"))
         await harness.send_feedback(feedback("r-2", label=11.5, feedback_id="fine"))
 
-        letters = {letter_feedback(l)["feedback_id"]: l for l in await harness.dead_letters(2)}
+        letters = {
+            letter_feedback(dead)["feedback_id"]: dead for dead in await harness.dead_letters(2)
+        }
         labels = await harness.labels(1)
 
     assert letters["bad-class"].error_code == "refused"
     assert "'tulip' is not a class of the model" in letters["bad-class"].error_message
     assert "'setosa', 'versicolor', 'virginica'" in letters["bad-class"].error_message
     assert "not a finite number" in letters["bad-number"].error_message
-    assert [(l.request_id, l.label, l.predicted) for l in labels] == [("r-2", 11.5, 12.5)]
+    assert [(e.request_id, e.label, e.predicted) for e in labels] == [("r-2", 11.5, 12.5)]
 
 
 async def test_feedback_whose_prediction_never_comes_is_dead_lettered_as_unmatched(
