@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from shared.expiring_cache import ExpiringCache
+from shared.roles import Role, role_includes
 from shared.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ class Caller:
     role: str
     key_hash: str
     owner: str | None = None
+
+    def has_role(self, needed: Role) -> bool:
+        """Whether the key's role includes `needed` (a role unknown here includes nothing)."""
+        return role_includes(self.role, needed)
 
 
 def key_hash(api_key: str) -> str:
