@@ -91,7 +91,7 @@ def live_registry(
         time.sleep(0.05)
     keys = {"admin": ADMIN_KEY}
     with RegistryClient(url, ADMIN_KEY) as admin:
-        for role in ("client", "reader", "publisher", "approver"):
+        for role in ("client", "reader", "reviewer", "publisher", "approver"):
             keys[role] = admin.create_api_key(f"{role}-key", role)
     try:
         yield LiveRegistry(url=url, keys=keys)

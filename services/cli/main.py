@@ -14,8 +14,8 @@ import typer
 from services.cli.output import say
 
 if TYPE_CHECKING:
-    from services.registry.domain.roles import Role
     from shared.clients.registry import RegistryClient
+    from shared.roles import Role
 
 app = typer.Typer(
     help="modelbus: a Kafka-native MLOps platform. Run services, manage topics and contracts.",
@@ -117,10 +117,13 @@ def delivery_new_secret() -> None:
     say(new_webhook_secret())
 
 
+ROLE_HELP = "client, reader, reviewer, publisher, approver or admin."
+
+
 @registry_app.command("create-key")
 def registry_create_key(
     name: Annotated[str, typer.Option(help="Who the key is for, e.g. ci-pipeline.")],
-    role: Annotated[str, typer.Option(help="client, reader, publisher, approver or admin.")],
+    role: Annotated[str, typer.Option(help=ROLE_HELP)],
     owner: Annotated[
         str | None, typer.Option(help="Person or team owning the key (default: its name).")
     ] = None,
@@ -155,7 +158,7 @@ def registry_create_key(
 
 
 def _role(role: str) -> Role:
-    from services.registry.domain.roles import Role
+    from shared.roles import Role
 
     try:
         return Role(role)
@@ -190,7 +193,7 @@ def _registry(url: str, api_key: str) -> Iterator[RegistryClient]:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who the key is for, e.g. ci-pipeline.")],
-    role: Annotated[str, typer.Option(help="client, reader, publisher, approver or admin.")],
+    role: Annotated[str, typer.Option(help=ROLE_HELP)],
     api_key: AdminKey,
     registry_url: RegistryUrl = "http://127.0.0.1:8000",
     owner: Annotated[

@@ -16,13 +16,14 @@ from services.gateway.adapters.job_store import ThreadedJobStore
 from services.gateway.adapters.model_events import signature_invalidator
 from services.gateway.adapters.publisher import BackgroundPublisher
 from services.gateway.adapters.rate_limits import DatabaseRateLimits, ProcessRateLimits
-from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
+from services.gateway.adapters.registry import RegistryCatalog
 from services.gateway.entrypoints.dependencies import Container
 from services.gateway.entrypoints.routes import router
 from services.gateway.entrypoints.tracing import ServerSpans
 from services.gateway.service_layer.handlers import PredictionGateway
 from services.gateway.service_layer.ports import RateLimits
 from services.gateway.settings import GatewaySettings
+from shared.clients.authentication import RegistryAuthenticator
 from shared.db import make_engine
 from shared.http_api import BodySizeLimit, error_body, install_error_handlers
 from shared.jobstore.store import migrate

@@ -14,7 +14,6 @@ from services.registry.adapters.api_keys import ensure_key
 from services.registry.adapters.blob_store import BlobStore
 from services.registry.adapters.database import make_engine, migrate
 from services.registry.adapters.outbox_relay import OutboxRelay
-from services.registry.domain.roles import Role
 from services.registry.entrypoints.dependencies import Container
 from services.registry.entrypoints.routes import router
 from services.registry.service_layer.versions import ArtifactInspector
@@ -26,6 +25,7 @@ from shared.jobstore.store import migrate as migrate_jobstore
 from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.kafka.publisher import Publisher
 from shared.rate_limit import RateLimiter
+from shared.roles import Role
 from shared.sandbox import SandboxLimits
 from shared.telemetry import configure_tracing
 

@@ -15,7 +15,7 @@ from services.registry.domain.policy import (
     role_for_new_policy,
     role_for_routing_change,
 )
-from services.registry.domain.roles import Role
+from shared.roles import Role
 
 GUARDED = PromotionPolicy(auto_promote=True, guard_metric="accuracy", min_improvement=0.01)
 
@@ -65,13 +65,6 @@ def test_guardrail_needs_the_metric_and_a_floor_for_the_first_version() -> None:
     assert not _decide(
         floored, production_metrics=None, candidate_metrics={"accuracy": 0.5}
     ).allowed
-
-
-def test_roles_are_ordered() -> None:
-    assert Role.ADMIN.includes(Role.APPROVER)
-    assert Role.APPROVER.includes(Role.PUBLISHER)
-    assert not Role.PUBLISHER.includes(Role.APPROVER)
-    assert not Role.READER.includes(Role.PUBLISHER)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

@@ -1,4 +1,4 @@
-"""The registry seen from the gateway: who a key belongs to, what serves, what it accepts.
+"""The registry seen from the gateway: what serves and what it accepts.
 
 Every answer is cached; `model-events` invalidate a model's entries as soon as it changes,
 and a TTL bounds staleness should an event be missed.
@@ -9,16 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
-from services.gateway.adapters.single_flight import SingleFlight
-from services.gateway.domain.serving import Caller, key_hash
 from services.gateway.service_layer.errors import (
-    Unauthorized,
     Unavailable,
     UnknownModel,
     UnknownVersion,
@@ -26,6 +22,7 @@ from services.gateway.service_layer.errors import (
 from shared.contracts import DeploymentState
 from shared.expiring_cache import ExpiringCache
 from shared.signature import InputSignature
+from shared.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -141,61 +138,3 @@ class RegistryCatalog:
         if self._generation(model) == generation:
             self._signatures.put((model, version), signature, now=self._clock(), ttl=self._ttl)
         return signature
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    caller: Caller | None
-
-
-class RegistryAuthenticator:
-    """Checks API keys with the registry's `/v1/whoami`, remembering answers by key hash."""
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        ttl: float,
-        negative_ttl: float,
-        clock: Clock = time.monotonic,
-        max_keys: int = 100_000,
-    ) -> None:
-        self._http = http
-        self._ttl = ttl
-        self._negative_ttl = negative_ttl
-        self._clock = clock
-        self._verdicts: ExpiringCache[str, _Verdict] = ExpiringCache(max_entries=max_keys)
-        self._flights: SingleFlight[str, _Verdict] = SingleFlight()
-        self.registry_calls = 0
-
-    async def authenticate(self, api_key: str) -> Caller:
-        """The caller the key belongs to; raises Unauthorized or Unavailable."""
-        hashed = key_hash(api_key)
-        verdict = self._verdicts.get(hashed, self._clock())
-        if verdict is None:
-            verdict = await self._flights.run(hashed, lambda: self._ask(api_key, hashed))
-        if verdict.caller is None:
-            raise Unauthorized("unknown or revoked API key")
-        return verdict.caller
-
-    async def _ask(self, api_key: str, hashed: str) -> _Verdict:
-        self.registry_calls += 1
-        headers = {"Authorization": f"Bearer {api_key}"}
-        try:
-            response = await self._http.get("/v1/whoami", headers=headers)
-        except httpx.HTTPError as error:
-            log.warning("registry whoami failed", extra={"error": repr(error)})
-            raise Unavailable("the model registry did not answer; cannot check the API key") from (
-                None
-            )
-        if response.status_code in (401, 403):
-            verdict = _Verdict(caller=None)
-            self._verdicts.put(hashed, verdict, now=self._clock(), ttl=self._negative_ttl)
-            return verdict
-        if response.is_error:
-            log.error("registry whoami refused", extra={"status": response.status_code})
-            raise Unavailable(f"the model registry answered {response.status_code}")
-        body = response.json()
-        verdict = _Verdict(Caller(name=str(body["name"]), role=str(body["role"]), key_hash=hashed))
-        self._verdicts.put(hashed, verdict, now=self._clock(), ttl=self._ttl)
-        return verdict

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
 
+from shared.clients.authentication import Caller
 from shared.contracts import DeploymentState
 
 _MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
@@ -17,26 +16,11 @@ def is_model_name(name: str) -> bool:
     return _MODEL_NAME.fullmatch(name) is not None
 
 
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated API key: its name and registry role (any role, `client` upwards,
-    may use the gateway)."""
-
-    name: str
-    role: str
-    key_hash: str
-
-
 def may_read(caller: Caller, owner: str | None) -> bool:
     """A job submitted through the gateway belongs to its key; admins see every job. A job
     published straight to Kafka has no owner, so only admins see it (its request id alone
     proves nothing about who sent it)."""
     return caller.role == "admin" or (owner is not None and owner == caller.name)
-
-
-def key_hash(api_key: str) -> str:
-    """What the gateway remembers of a key: its SHA-256, never the key itself."""
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 class NoProductionVersion(Exception):

@@ -10,12 +10,17 @@ from fastapi import Depends, Header, Request
 
 from services.gateway.adapters.job_store import ThreadedJobStore
 from services.gateway.adapters.publisher import BackgroundPublisher
-from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
-from services.gateway.domain.serving import Caller
-from services.gateway.service_layer.errors import RateLimited, Unauthorized
+from services.gateway.adapters.registry import RegistryCatalog
+from services.gateway.service_layer.errors import RateLimited, Unauthorized, Unavailable
 from services.gateway.service_layer.handlers import PredictionGateway
 from services.gateway.service_layer.ports import RateLimits
 from services.gateway.settings import GatewaySettings
+from shared.clients.authentication import (
+    Caller,
+    RegistryAuthenticator,
+    RegistryUnavailable,
+    UnknownKey,
+)
 from shared.kafka.model_events import ModelEventsFollower
 from shared.rate_limit import RateLimiter, failed_authentications_refusal
 
@@ -68,6 +73,11 @@ async def _authenticate(container: Container, address: str, key: str | None) -> 
                 "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
             )
         return await container.authenticator.authenticate(key)
+    except UnknownKey as unknown:
+        failures.check(address, time.monotonic())
+        raise Unauthorized(str(unknown)) from None
+    except RegistryUnavailable as down:
+        raise Unavailable(str(down)) from None
     except Unauthorized:
         failures.check(address, time.monotonic())
         raise

@@ -1,7 +1,7 @@
 """The gateway's HTTP routes under /v1: thin adapters from HTTP to the use cases.
 
-Any registry role (client, reader, publisher, approver, admin) may predict, send feedback
-and read its own jobs: the gateway serves models, it changes nothing in the registry.
+Any registry role (client, reader, reviewer, publisher, approver, admin) may predict, send
+feedback and read its own jobs: the gateway serves models, it changes nothing in the registry.
 """
 
 from __future__ import annotations

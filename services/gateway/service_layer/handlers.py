@@ -11,7 +11,6 @@ from opentelemetry import trace
 
 from services.gateway.domain.serving import (
     MODEL_NAME_RULE,
-    Caller,
     NoProductionVersion,
     is_model_name,
     may_read,
@@ -27,6 +26,7 @@ from services.gateway.service_layer.errors import (
     UnknownModel,
 )
 from services.gateway.service_layer.ports import JobRepository, MessagePublisher, ModelCatalog
+from shared.clients.authentication import Caller
 from shared.contracts import Callback, Feedback, PredictionRequest
 from shared.contracts.base import FeatureValue, utc_now
 from shared.jobstore.views import JobView

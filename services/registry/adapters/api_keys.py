@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.registry.adapters.tables import ApiKey
-from services.registry.domain.roles import Role
 from shared.contracts.base import utc_now
+from shared.roles import Role
 
 KEY_PREFIX = "mbk_"
 

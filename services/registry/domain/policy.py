@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.registry.domain.roles import Role
+from shared.roles import Role
 
 
 class PromotionPolicy(BaseModel):

@@ -14,13 +14,13 @@ from sqlmodel import Session
 from services.registry.adapters.api_keys import find_active_key
 from services.registry.adapters.blob_store import BlobStore
 from services.registry.adapters.outbox_relay import OutboxRelay
-from services.registry.domain.roles import Role
 from services.registry.service_layer.context import Actor
 from services.registry.service_layer.errors import RateLimited
 from services.registry.service_layer.versions import ArtifactInspector
 from services.registry.settings import RegistrySettings
 from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.rate_limit import RateLimiter, failed_authentications_refusal
+from shared.roles import Role
 
 
 @dataclass

@@ -17,7 +17,7 @@ from services.registry.adapters.tables import (
     ModelVersion,
     RegisteredModel,
 )
-from services.registry.domain.roles import Role
+from shared.roles import Role
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -12,7 +12,6 @@ from sqlmodel import Session
 
 from services.registry.adapters import api_keys
 from services.registry.adapters.tables import ApiKey
-from services.registry.domain.roles import Role
 from services.registry.service_layer.context import Actor, record_change
 from services.registry.service_layer.errors import (
     Conflict,
@@ -23,6 +22,7 @@ from services.registry.service_layer.errors import (
 )
 from shared.contracts.base import utc_now
 from shared.jobstore.webhook_secrets import IssuedSecret, WebhookSecretStore
+from shared.roles import Role
 
 log = logging.getLogger(__name__)
 NAME_PATTERN = r"^[A-Za-z0-9._@-]+$"

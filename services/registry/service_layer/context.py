@@ -8,9 +8,9 @@ from typing import Any
 from sqlmodel import Session, select
 
 from services.registry.adapters.tables import AuditRecord, OutboxEvent, RegisteredModel
-from services.registry.domain.roles import Role
 from services.registry.service_layer.errors import Forbidden, NotFound
 from shared.contracts import ModelEvent
+from shared.roles import Role
 from shared.topics import MODEL_EVENTS
 
 

@@ -24,12 +24,12 @@ from services.registry.domain.policy import (
     decide_promotion,
     role_for_canary,
 )
-from services.registry.domain.roles import Role
 from services.registry.service_layer.context import Actor, get_model, record_change
 from services.registry.service_layer.errors import Conflict, Forbidden, IntegrityFailure
 from services.registry.service_layer.versions import get_version
 from shared.contracts import DeploymentState, ModelEvent
 from shared.contracts.base import utc_now
+from shared.roles import Role
 
 ExpectedRevision = Field(
     default=None,

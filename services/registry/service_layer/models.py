@@ -16,11 +16,11 @@ from services.registry.domain.policy import (
     role_for_new_policy,
     role_for_routing_change,
 )
-from services.registry.domain.roles import Role
 from services.registry.service_layer.context import Actor, get_model, record_change
 from services.registry.service_layer.errors import Conflict, Forbidden, InvalidInput
 from shared.contracts import ModelEvent
 from shared.contracts.base import ModelName
+from shared.roles import Role
 from shared.routing_options import RoutingOptions
 
 Task = Literal["classification", "regression"]

@@ -12,7 +12,6 @@ from sqlmodel import Session, col, func, select
 from services.registry.adapters.api_keys import find_key_by_name
 from services.registry.adapters.blob_store import BlobIntegrityError, BlobStore
 from services.registry.adapters.tables import Approval, Dataset, ModelVersion, RegisteredModel
-from services.registry.domain.roles import Role
 from services.registry.service_layer.context import Actor, get_model, record_change
 from services.registry.service_layer.errors import (
     Conflict,
@@ -26,6 +25,7 @@ from shared.artifact_inspection import TrialInput, trial_rows
 from shared.contracts import ModelEvent
 from shared.model_files import ArtifactInfo, ModelFileError, check_compatible, sha256_hex
 from shared.profile import build_profile
+from shared.roles import Role
 from shared.signature import infer_signature
 from shared.tabular import InvalidDataset, parse_csv
 

@@ -59,7 +59,7 @@ def test_a_bad_key_is_401_and_the_refusal_is_cached_briefly(shared_gateway: Gate
     assert authenticator.registry_calls == calls_after_first  # answered from the cache
 
 
-@pytest.mark.parametrize("role", ["client", "reader", "publisher", "approver", "admin"])
+@pytest.mark.parametrize("role", ["client", "reader", "reviewer", "publisher", "approver", "admin"])
 def test_any_role_may_predict_read_jobs_and_send_feedback(
     shared_gateway: Gateway, role: str
 ) -> None:

@@ -79,7 +79,7 @@ def registry(
     )
     with TestClient(create_app(settings)) as client:
         keys = {"admin": ADMIN_KEY}
-        for role in ("client", "reader", "publisher", "approver"):
+        for role in ("client", "reader", "reviewer", "publisher", "approver"):
             response = client.post(
                 "/v1/api-keys",
                 json={"name": f"{role}-key", "role": role},

@@ -53,6 +53,25 @@ def test_a_client_key_reads_no_artifact_training_data_or_model(registry: Registr
     assert by_reader.status_code == 200
 
 
+def test_a_reviewer_key_authenticates_with_its_role_reads_and_does_not_publish(
+    registry: Registry,
+) -> None:
+    issued = _issue(registry, name="labeller", role="reviewer", owner="review-team")
+    registry.create_model("iris")
+
+    whoami = registry.client.get("/v1/whoami", headers=_as(issued["key"]))
+    read = registry.client.get("/v1/models/iris", headers=_as(issued["key"]))
+    publish = registry.client.post(
+        "/v1/models", json={"name": "other", "task": "regression"}, headers=_as(issued["key"])
+    )
+
+    assert issued["role"] == "reviewer"
+    assert whoami.json() == {"name": "labeller", "role": "reviewer", "owner": "review-team"}
+    assert read.status_code == 200, read.text
+    assert publish.status_code == 403
+    assert "needs the publisher role; key 'labeller' has reviewer" in publish.text
+
+
 def test_a_revoked_key_is_refused_at_once(registry: Registry) -> None:
     token = _issue(registry, name="short-lived", role="reader")["key"]
     assert registry.client.get("/v1/whoami", headers=_as(token)).status_code == 200

@@ -9,10 +9,10 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 from devtools.sample_models import iris_classifier
-from services.registry.domain.roles import Role
 from services.registry.service_layer import deployments
 from services.registry.service_layer.context import Actor
 from shared.kafka.codec import decode
+from shared.roles import Role
 from shared.topics import MODEL_EVENTS
 from tests.integration.registry.conftest import Registry
 from tests.support.topic_reader import read_records_sync

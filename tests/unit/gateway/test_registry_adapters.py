@@ -1,4 +1,4 @@
-"""Caching, single-flight and failure handling of the registry adapters.
+"""Caching, single-flight and failure handling of the registry catalog.
 
 The registry is played by an in-process httpx transport (no sockets): what is under test
 is the gateway's side of the conversation. The real registry is used in
@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from services.gateway.adapters.model_events import signature_invalidator
-from services.gateway.adapters.registry import RegistryAuthenticator, RegistryCatalog
+from services.gateway.adapters.registry import RegistryCatalog
 from services.gateway.service_layer.errors import (
-    Unauthorized,
     Unavailable,
     UnknownModel,
     UnknownVersion,
@@ -48,7 +47,6 @@ class Registry:
         self.production: int | None = 1
         self.status_override: int | None = None
         self.gate: asyncio.Event | None = None
-        self.keys = {"good-key": {"name": "ci", "role": "reader"}}
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request.url.path)
@@ -57,11 +55,6 @@ class Registry:
         if self.status_override is not None:
             return httpx.Response(self.status_override, json={"error": {"message": "boom"}})
         path = request.url.path
-        if path == "/v1/whoami":
-            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            if key not in self.keys:
-                return httpx.Response(401, json={"error": {"message": "unknown key"}})
-            return httpx.Response(200, json=self.keys[key])
         if path == "/v1/models/churn/deployment":
             return httpx.Response(
                 200, json={"model": "churn", "production": self.production, "canary": None}
@@ -154,42 +147,6 @@ async def test_an_unreachable_registry_is_unavailable_not_unknown() -> None:
 
     with pytest.raises(Unavailable, match="did not answer"):
         await RegistryCatalog(http, ttl=60.0).deployment("churn")
-    with pytest.raises(Unavailable, match="did not answer"):
-        await RegistryAuthenticator(http, ttl=60.0, negative_ttl=5.0).authenticate("k")
-
-
-async def test_keys_are_checked_once_per_ttl_and_refusals_for_less(registry: Registry) -> None:
-    clock = Clock()
-    auth = RegistryAuthenticator(_http(registry), ttl=60.0, negative_ttl=5.0, clock=clock)
-
-    caller = await auth.authenticate("good-key")
-    assert (caller.name, caller.role) == ("ci", "reader")
-    assert "good-key" not in caller.key_hash
-    for _ in range(2):
-        await auth.authenticate("good-key")
-        with pytest.raises(Unauthorized):
-            await auth.authenticate("bad-key")
-    assert auth.registry_calls == 2
-
-    registry.keys["bad-key"] = {"name": "late", "role": "reader"}
-    clock.now = 5.0
-    assert (await auth.authenticate("bad-key")).name == "late"
-    del registry.keys["good-key"]  # revoked: noticed once the positive answer expires
-    assert (await auth.authenticate("good-key")).name == "ci"
-    clock.now = 60.0
-    with pytest.raises(Unauthorized):
-        await auth.authenticate("good-key")
-
-
-async def test_a_failing_registry_is_not_remembered_as_a_refusal(registry: Registry) -> None:
-    auth = RegistryAuthenticator(_http(registry), ttl=60.0, negative_ttl=5.0)
-    registry.status_override = 502
-
-    with pytest.raises(Unavailable):
-        await auth.authenticate("good-key")
-    registry.status_override = None
-
-    assert (await auth.authenticate("good-key")).name == "ci"
 
 
 async def test_model_events_invalidate_their_model_and_unreadable_ones_everything() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from services.gateway.domain.serving import is_model_name, key_hash
+from services.gateway.domain.serving import is_model_name
 from services.gateway.entrypoints.dependencies import api_key_from
 from services.gateway.entrypoints.routes import _chosen_request_id
 from services.gateway.entrypoints.views import PredictBody
@@ -118,14 +118,6 @@ def test_api_key_is_read_like_the_registry_reads_it(
     authorization: str | None, x_api_key: str | None, key: str | None
 ) -> None:
     assert api_key_from(authorization, x_api_key) == key
-
-
-def test_keys_are_remembered_only_as_hashes() -> None:
-    hashed = key_hash("secret-key")
-
-    assert "secret-key" not in hashed
-    assert len(hashed) == 64
-    assert hashed == key_hash("secret-key") != key_hash("secret-kez")
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from services.gateway.domain.serving import Caller
 from services.gateway.service_layer.errors import (
     InvalidInput,
     NoDeployment,
@@ -19,6 +18,7 @@ from services.gateway.service_layer.errors import (
     UnknownVersion,
 )
 from services.gateway.service_layer.handlers import PredictionGateway, SubmitPrediction
+from shared.clients.authentication import Caller
 from shared.contracts import DeploymentState, Feedback, PredictionRequest, WireModel
 from shared.contracts.base import FeatureValue
 from shared.jobstore.tables import Job

@@ -11,7 +11,7 @@ V = TypeVar("V")
 
 
 class SingleFlight(Generic[K, V]):
-    """A burst of requests on a cold cache makes one registry call, not one per request."""
+    """A burst of requests on a cold cache makes one upstream call, not one per request."""
 
     def __init__(self) -> None:
         self._running: dict[K, asyncio.Future[V]] = {}
