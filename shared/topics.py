@@ -14,6 +14,7 @@ from shared.contracts import (
     DriftAlert,
     Feedback,
     LabelledExample,
+    LiveQuality,
     ModelEvent,
     Prediction,
     PredictionRequest,
@@ -112,6 +113,18 @@ LABELS: TopicSpec[LabelledExample] = TopicSpec(
     producers=("feedback",),
     consumers=("drift", "retraining"),
 )
+LIVE_QUALITY: TopicSpec[LiveQuality] = TopicSpec(
+    name="live-quality",
+    payload=LiveQuality,
+    event_type="io.modelbus.quality.measured.v1",
+    key="model name",
+    description="Live accuracy (or MAE), coverage and label delay per model version and "
+    "variant, measured from labels; the latest record per (model, version, variant) holds.",
+    partitions=1,
+    retention_ms=30 * DAY_MS,
+    producers=("feedback",),
+    consumers=("drift", "retraining"),
+)
 DEAD_LETTERS: TopicSpec[DeadLetter] = TopicSpec(
     name="dead-letters",
     payload=DeadLetter,
@@ -131,6 +144,7 @@ ALL_TOPICS: tuple[TopicSpec[Any], ...] = (
     DRIFT_ALERTS,
     MODEL_EVENTS,
     LABELS,
+    LIVE_QUALITY,
     DEAD_LETTERS,
 )
 

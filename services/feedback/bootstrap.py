@@ -16,24 +16,28 @@ from services.feedback.adapters.kafka import (
     TopicNames,
     feedback_dead_letter,
 )
-from services.feedback.adapters.metrics import JoinMetrics, new_text
+from services.feedback.adapters.metrics import JoinMetrics, new_text, render_quality
 from services.feedback.adapters.policies import RegistryPolicies, RegistryUnavailable
 from services.feedback.adapters.store import FeedbackStore, make_store_engine, migrate
+from services.feedback.domain.quality import VariantQuality
+from services.feedback.entrypoints.api import ApiContext, install_api
 from services.feedback.service_layer.join import (
     DefaultPolicies,
     Joiner,
     JoinResult,
     PolicySource,
 )
+from services.feedback.service_layer.quality import LiveQualityMeter, as_message
 from services.feedback.service_layer.sweeper import DAY_SECONDS, Sweeper, SweepPolicy
 from services.feedback.settings import FeedbackSettings
+from shared.clients.authentication import RegistryAuthenticator
 from shared.contracts import Feedback
 from shared.kafka.publisher import Publisher
 from shared.runtime.consumer import ConsumerConfig, GroupConsumer
 from shared.runtime.health import HealthServer, create_health_app
 from shared.store_thread import StoreThread
 from shared.telemetry import configure_tracing
-from shared.topics import DEAD_LETTERS
+from shared.topics import DEAD_LETTERS, LIVE_QUALITY
 
 log = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, RegistryUnavailable)
@@ -49,6 +53,9 @@ class FeedbackService:
         self.store = FeedbackStore(self.engine)
         self.store_thread = StoreThread("feedback-store")
         self.metrics = JoinMetrics()
+        self.meter = LiveQualityMeter(self.store, clock=time.time)
+        self.latest_quality: list[VariantQuality] = []
+        self._auth_http: httpx.AsyncClient | None = None
         self.topics = TopicNames(settings.topic)
         self._registry_http: httpx.Client | None = None
         self._publisher: Publisher | None = None
@@ -121,15 +128,53 @@ class FeedbackService:
             asyncio.create_task(consumer.run_until_stopped(), name="feedback-join"),
             asyncio.create_task(self._sweep_forever(sweeper), name="feedback-sweeper"),
         ]
+        self._tasks.append(asyncio.create_task(self._publish_quality(), name="feedback-quality"))
         if settings.feedback_health_port is not None:
+            app = create_health_app(self, service="feedback")
+            if self._registry_http is not None:
+                install_api(app, self._api_context(publisher))
             health = HealthServer(
-                create_health_app(self, service="feedback"),
-                host=settings.feedback_health_host,
-                port=settings.feedback_health_port,
+                app, host=settings.feedback_health_host, port=settings.feedback_health_port
             )
             await health.start()
             self._health, self.health_port = health, health.port
         log.info("feedback started", extra={"topics": list(self.topics.consumed)})
+
+    def _api_context(self, publisher: Publisher) -> ApiContext:
+        settings = self.settings
+        assert settings.registry_url is not None and settings.registry_api_key is not None
+        self._auth_http = httpx.AsyncClient(
+            base_url=settings.registry_url, timeout=settings.registry_timeout_seconds
+        )
+        return ApiContext(
+            store=self.store,
+            meter=self.meter,
+            authenticator=RegistryAuthenticator(
+                self._auth_http,
+                ttl=settings.auth_cache_seconds,
+                negative_ttl=min(settings.auth_cache_seconds, 5.0),
+            ),
+            publisher=publisher,
+            run=self.store_thread.run,
+            default_window_seconds=settings.quality_window_seconds,
+            lease_seconds=settings.review_lease_seconds,
+        )
+
+    async def _publish_quality(self) -> None:
+        """Measure live quality at an interval, publish it and keep it for /metrics."""
+        window = self.settings.quality_window_seconds
+        while True:
+            await asyncio.sleep(self.settings.quality_publish_seconds)
+            try:
+                figures = await self.store_thread.run(self.meter.measure, window)
+                self.latest_quality = figures
+                assert self._publisher is not None
+                for quality in figures:
+                    await self._publisher.publish(
+                        LIVE_QUALITY, as_message(quality, window), key=quality.model
+                    )
+            except Exception:  # the store or Kafka away: measured again next time
+                log.exception("measuring or publishing live quality failed")
 
     def _count(self, result: JoinResult, records: int) -> None:
         metrics = self.metrics
@@ -175,6 +220,7 @@ class FeedbackService:
     async def metrics_text(self) -> str:
         out = new_text()
         self.metrics.render(out)
+        render_quality(out, self.latest_quality)
         return out.text()
 
     async def wait(self) -> None:
@@ -208,5 +254,7 @@ class FeedbackService:
         await asyncio.to_thread(self.store_thread.close)
         if self._registry_http is not None:
             self._registry_http.close()
+        if self._auth_http is not None:
+            await self._auth_http.aclose()
         self.engine.dispose()
         log.info("feedback stopped")

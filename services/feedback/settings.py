@@ -51,3 +51,16 @@ class FeedbackSettings(ModelbusSettings):
 
     feedback_health_port: int | None = Field(default=8005, ge=0, le=65535)
     """Port of the health, metrics and HTTP API server; 0 picks a free one, unset none."""
+
+    quality_window_seconds: float = Field(default=86_400.0, gt=0)
+    """Live quality covers predictions made within this window (a day by default)."""
+
+    quality_publish_seconds: float = Field(default=60.0, gt=0)
+    """How often live quality is measured, published on `live-quality` and exported."""
+
+    auth_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    """How long an API key's verdict from the registry is reused (a revocation takes
+    effect within this time)."""
+
+    review_lease_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    """How long a reviewer holds a claimed item before others may take it."""

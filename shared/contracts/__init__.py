@@ -13,6 +13,7 @@ from shared.contracts.predictions import (
     PredictionError,
     RegressorOutput,
 )
+from shared.contracts.quality import LiveQuality
 from shared.contracts.requests import Callback, PredictionRequest
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ErrorCode",
     "Feedback",
     "LabelledExample",
+    "LiveQuality",
     "ModelEvent",
     "Prediction",
     "PredictionError",

@@ -19,6 +19,7 @@ from shared.contracts import (
     DriftWindow,
     Feedback,
     LabelledExample,
+    LiveQuality,
     ModelEvent,
     Prediction,
     PredictionRequest,
@@ -100,6 +101,20 @@ SAMPLES: dict[str, tuple[Any, str]] = {
             labelled_at=datetime(2026, 1, 2, tzinfo=UTC),
         ),
         "r-1",
+    ),
+    "live-quality": (
+        LiveQuality(
+            model="iris",
+            version=3,
+            variant="shadow",
+            window_seconds=86400,
+            predictions=10,
+            labelled=4,
+            coverage=0.4,
+            accuracy=0.75,
+            conflicts=0,
+        ),
+        "iris",
     ),
     "dead-letters": (
         DeadLetter(

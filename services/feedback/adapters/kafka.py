@@ -18,6 +18,7 @@ from aiokafka import ConsumerRecord
 
 from services.feedback.adapters.store import dumps
 from services.feedback.domain.judging import epoch
+from services.feedback.domain.review import margin
 from services.feedback.service_layer.join import Batch, Joiner, JoinResult
 from shared.contracts import DeadLetter, Feedback, Prediction, PredictionRequest
 from shared.contracts.predictions import ClassifierOutput
@@ -110,6 +111,10 @@ def _add_prediction(batch: Batch, prediction: Prediction, seen: set[tuple[str, i
             "predicted_at": epoch(prediction.created_at),
         }
     )
+    if isinstance(output, ClassifierOutput) and prediction.variant != "shadow":
+        top_margin = margin(output.probabilities)
+        if top_margin is not None:
+            batch.margins[prediction.request_id] = top_margin
     version = (prediction.model, prediction.version)
     if output is not None and version not in seen:
         seen.add(version)

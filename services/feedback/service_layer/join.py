@@ -17,8 +17,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from services.feedback.adapters import review_store
 from services.feedback.adapters.store import FeedbackStore, StoredFeedback, dumps
 from services.feedback.domain.judging import (
+    SERVED_VARIANTS,
     Answer,
     Task,
     claim_of,
@@ -29,6 +31,7 @@ from services.feedback.domain.judging import (
     served_answer,
 )
 from services.feedback.domain.resolution import Authority, LabelClaim, Resolution, resolve
+from services.feedback.domain.review import NEGATIVE_RATING, SHADOW_DISAGREEMENT, sampled
 from shared.contracts import Feedback, LabelledExample
 from shared.contracts.feedback import FeedbackAuthority
 from shared.feedback_policy import FeedbackPolicy
@@ -61,6 +64,8 @@ class Batch:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     versions: list[dict[str, Any]] = field(default_factory=list)
     feedback: list[Feedback] = field(default_factory=list)
+    margins: dict[str, float] = field(default_factory=dict)
+    """How far each served classification's top class led the runner-up, by request id."""
     received_at: float = 0.0
 
 
@@ -78,6 +83,8 @@ class JoinResult:
     refused: list[Refusal] = field(default_factory=list)
     joined: int = 0
     """Feedback joined for the first time (a replay joins nothing again)."""
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    """Review items the joined feedback calls for (a negative rating)."""
 
 
 class Joiner:
@@ -101,7 +108,46 @@ class Joiner:
             )
             candidates = named | store.with_feedback(connection, touched - named)
             replayed = {feedback.feedback_id for feedback in batch.feedback}
-            return self._join(connection, candidates, replayed=replayed)
+            result = self._join(connection, candidates, replayed=replayed)
+            review_store.put_up(
+                connection,
+                [
+                    *self._sampled(batch),
+                    *self._disagreeing_shadows(connection, batch),
+                    *result.reviews,
+                ],
+            )
+            return result
+
+    def _sampled(self, batch: Batch) -> list[dict[str, Any]]:
+        """Served predictions the model's rules sample at random or for low confidence."""
+        items = []
+        for row in batch.predictions:
+            if row["variant"] not in SERVED_VARIANTS or row["predicted"] is None:
+                continue
+            rules = self._policies.policy_for(row["model"]).review
+            reasons = sampled(row["request_id"], batch.margins.get(row["request_id"]), rules)
+            if reasons:
+                items.append(review_item(row, reasons, batch.received_at))
+        return items
+
+    def _disagreeing_shadows(self, connection: Connection, batch: Batch) -> list[dict[str, Any]]:
+        """Requests whose shadow predicted another label than the answer the caller got."""
+        shadowed = {row["request_id"] for row in batch.predictions if row["variant"] == "shadow"}
+        if not shadowed:
+            return []
+        items = []
+        for request_id, answers in self._store.answers_of(connection, shadowed).items():
+            served = served_answer(answers)
+            shadow = next((a for a in answers if a.variant == "shadow"), None)
+            if served is None or shadow is None or served.predicted is None:
+                continue
+            if not self._policies.policy_for(served.model).review.shadow_disagreement:
+                continue
+            if shadow.predicted is not None and shadow.predicted != served.predicted:
+                row = {"request_id": request_id, **_where(served)}
+                items.append(review_item(row, [SHADOW_DISAGREEMENT], batch.received_at))
+        return items
 
     def _join(
         self, connection: Connection, request_ids: set[str], *, replayed: set[str]
@@ -135,6 +181,9 @@ class Joiner:
             settled.extend(joined.settled)
             result.refused.extend(joined.refused)
             result.joined += joined.newly_joined
+            if joined.rated_down and joined.policy.review.negative_rating:
+                row = {"request_id": request_id, **_where(answer)}
+                result.reviews.append(review_item(row, [NEGATIVE_RATING], answer.predicted_at))
             for row, example in joined.labels():
                 labels.append(row)
                 result.labels.append(example)
@@ -158,6 +207,7 @@ class _RequestJoin:
     claims: list[LabelClaim] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     newly_joined: int = 0
+    rated_down: bool = False
 
     def settle(self, rows: Sequence[StoredFeedback], *, replayed: set[str]) -> None:
         for row in rows:
@@ -177,7 +227,7 @@ class _RequestJoin:
         served = self.served
         reason = _error_answer_reason(self.request_id) if served.predicted is None else None
         reason = reason or refusal(feedback, self.task)
-        where = {"model": served.model, "version": served.version, "variant": served.variant}
+        where = _where(served)
         if reason is not None:
             self.refused.append(Refusal(feedback, reason))
             self.settled.append(
@@ -187,6 +237,7 @@ class _RequestJoin:
             return
         claim = claim_of(feedback, served, self.task, self.policy)
         self.newly_joined += 1
+        self.rated_down = self.rated_down or feedback.rating == "down"
         self.sources[row.feedback_id] = row.source
         if claim is not None:
             self.claims.append(claim)
@@ -253,6 +304,24 @@ class _RequestJoin:
 
 
 _NO_CLAIM: dict[str, Any] = {"strength": None, "label": None, "refuted": None}
+
+
+def _where(answer: Answer) -> dict[str, Any]:
+    return {"model": answer.model, "version": answer.version, "variant": answer.variant}
+
+
+def review_item(row: Mapping[str, Any], reasons: list[str], now: float) -> dict[str, Any]:
+    """A new review-queue row for a served prediction."""
+    return {
+        "request_id": row["request_id"],
+        "model": row["model"],
+        "version": row["version"],
+        "variant": row["variant"],
+        "reasons": ",".join(reasons),
+        "status": review_store.OPEN,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _claim_columns(claim: LabelClaim) -> dict[str, Any]:

@@ -9,7 +9,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer
 
 from services.feedback.bootstrap import FeedbackService
 from services.feedback.settings import FeedbackSettings
@@ -20,14 +23,16 @@ from shared.contracts import (
     Prediction,
     PredictionRequest,
 )
+from shared.contracts.base import WireModel
 from shared.contracts.predictions import ClassifierOutput, RegressorOutput
 from shared.kafka.codec import decode
 from shared.kafka.publisher import Publisher
-from shared.topics import DEAD_LETTERS, FEEDBACK, LABELS, PREDICTIONS, REQUESTS
-from tests.support.topic_reader import read_records
+from shared.topics import DEAD_LETTERS, FEEDBACK, LABELS, PREDICTIONS, REQUESTS, TopicSpec
 
+M = TypeVar("M", bound=WireModel)
 IRIS = ("setosa", "versicolor", "virginica")
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+"""Recent: predictions older than the retention (7 days) are forgotten at the next sweep."""
 
 
 def request(
@@ -58,7 +63,7 @@ def classified(
         request_id=request_id,
         model=model,
         version=version,
-        variant=variant,  # type: ignore[arg-type]
+        variant=variant,
         status="ok",
         output=ClassifierOutput(label=label, probabilities=probabilities),
         latency_ms=1.0,
@@ -94,6 +99,15 @@ class FeedbackHarness:
     publisher: Publisher
     bootstrap: str
 
+    def http(self, key: str) -> httpx.AsyncClient:
+        """A client of the service's HTTP API, authenticated with `key`."""
+        assert self.service.health_port is not None, "start the service with a registry"
+        return httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{self.service.health_port}",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10.0,
+        )
+
     async def send_request(self, message: PredictionRequest) -> None:
         await self.publisher.publish(REQUESTS, message, key=message.partition_key)
 
@@ -108,20 +122,43 @@ class FeedbackHarness:
         await self.send_request(request(request_id, routing_key=options.get("routing_key")))
         await self.send_prediction(classified(request_id, label, **options))
 
-    async def labels(self, expected: int, *, timeout: float = 40.0) -> list[LabelledExample]:
-        records = await read_records(
-            self.bootstrap, self.settings.topic(LABELS.name), expected=expected, timeout=timeout
+    async def labels(self, expected: int, *, timeout: float = 60.0) -> list[LabelledExample]:
+        """Label records until `expected` distinct (request, variant) pairs were labelled:
+        a pair is labelled again whenever its request is joined again, or replayed."""
+        return await self._read_until(
+            LABELS, lambda e: (e.request_id, e.variant), expected, timeout
         )
-        return [decode(LABELS, record.value, record.headers) for record in records]
 
-    async def dead_letters(self, expected: int, *, timeout: float = 40.0) -> list[DeadLetter]:
-        records = await read_records(
-            self.bootstrap,
-            self.settings.topic(DEAD_LETTERS.name),
-            expected=expected,
-            timeout=timeout,
+    async def dead_letters(self, expected: int, *, timeout: float = 60.0) -> list[DeadLetter]:
+        """Dead letters until `expected` distinct feedback records were dead-lettered
+        (a batch replayed after a broker hiccup dead-letters its refusals again)."""
+        return await self._read_until(
+            DEAD_LETTERS, lambda letter: letter_feedback(letter)["feedback_id"], expected, timeout
         )
-        return [decode(DEAD_LETTERS, record.value, record.headers) for record in records]
+
+    async def _read_until(
+        self, spec: TopicSpec[M], key: Callable[[M], object], expected: int, timeout: float
+    ) -> list[M]:
+        consumer = AIOKafkaConsumer(
+            self.settings.topic(spec.name),
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        messages: list[M] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    messages.extend(decode(spec, r.value, r.headers) for r in records)
+                if len({key(message) for message in messages}) >= expected:
+                    return messages
+        finally:
+            await consumer.stop()
+        seen = len({key(message) for message in messages})
+        raise AssertionError(f"{spec.name}: {seen} of {expected} expected within {timeout:g} s")
 
 
 def letter_feedback(letter: DeadLetter) -> dict[str, Any]:

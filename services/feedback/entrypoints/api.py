@@ -1,0 +1,311 @@
+"""The feedback service's HTTP API: live quality, and the human review queue.
+
+Every route needs an API key the registry knows: reading quality needs the reader role,
+reviewing needs the reviewer role. A reviewer's label goes out on `feedback` like any
+other (authority "reviewer", source the key's name), so it is joined, resolved and
+counted by the same rules; the queue only records who decided what.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from pydantic import BaseModel, Field
+
+from services.feedback.adapters import review_store
+from services.feedback.adapters.store import FeedbackStore
+from services.feedback.domain.judging import Task, refusal
+from services.feedback.domain.quality import VariantQuality
+from services.feedback.service_layer.quality import LiveQualityMeter
+from shared.clients.authentication import (
+    Caller,
+    RegistryAuthenticator,
+    RegistryUnavailable,
+    UnknownKey,
+)
+from shared.contracts import Feedback
+from shared.contracts.base import Label
+from shared.http_api import ServiceError, install_error_handlers
+from shared.kafka.publisher import Publisher
+from shared.roles import Role
+from shared.store_thread import RunInThread
+from shared.topics import FEEDBACK
+
+MAX_WINDOW_SECONDS = 90 * 24 * 3600.0
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidLabel(ServiceError):
+    status_code = 422
+    code = "invalid_label"
+
+
+class Unavailable(ServiceError):
+    status_code = 503
+    code = "unavailable"
+
+
+@dataclass
+class ApiContext:
+    """What the routes need, built by the service."""
+
+    store: FeedbackStore
+    meter: LiveQualityMeter
+    authenticator: RegistryAuthenticator
+    publisher: Publisher
+    run: RunInThread
+    default_window_seconds: float
+    lease_seconds: float
+    clock: Any = time.time
+
+
+def _context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.feedback_api
+    return context
+
+
+ContextDep = Annotated[ApiContext, Depends(_context)]
+
+
+async def _caller(
+    context: ContextDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Caller:
+    key = x_api_key
+    if key is None and authorization is not None:
+        scheme, _, credentials = authorization.partition(" ")
+        key = credentials.strip() if scheme.lower() == "bearer" else None
+    if not key:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    try:
+        return await context.authenticator.authenticate(key)
+    except UnknownKey as unknown:
+        raise Unauthorized(str(unknown)) from None
+    except RegistryUnavailable as down:
+        raise Unavailable(str(down)) from None
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+def _require(caller: Caller, role: Role, doing: str) -> None:
+    if not caller.has_role(role):
+        raise Forbidden(
+            f"{doing} needs the {role.value} role; key {caller.name!r} is {caller.role}"
+        )
+
+
+class QualityView(BaseModel):
+    """Live quality of one version as one variant served it."""
+
+    model: str
+    version: int
+    variant: str
+    window_seconds: float
+    predictions: int
+    labelled: int
+    coverage: float | None
+    accuracy: float | None
+    accuracy_low: float | None = Field(description="Wilson 95% interval, lower bound.")
+    accuracy_high: float | None
+    mae: float | None
+    delay_p50_seconds: float | None
+    delay_p95_seconds: float | None
+    rating_ratio: float | None
+    conflicts: int
+
+    @classmethod
+    def of(cls, quality: VariantQuality, window_seconds: float) -> QualityView:
+        return cls.model_validate(asdict(quality) | {"window_seconds": window_seconds})
+
+
+class ReviewItemView(BaseModel):
+    request_id: str
+    model: str
+    version: int
+    variant: str
+    reasons: list[str]
+    status: str
+    claimed_by: str | None
+    lease_until: float | None
+    decided_by: str | None
+    label: Any = None
+
+    @classmethod
+    def of(cls, item: review_store.ReviewItem) -> ReviewItemView:
+        return cls(
+            request_id=item.request_id,
+            model=item.model,
+            version=item.version,
+            variant=item.variant,
+            reasons=item.reasons.split(","),
+            status=item.status,
+            claimed_by=item.claimed_by,
+            lease_until=item.lease_until,
+            decided_by=item.decided_by,
+            label=item.label,
+        )
+
+
+class ReviewLabel(BaseModel):
+    """A reviewer's label for a claimed item."""
+
+    model_config = {"extra": "forbid"}
+
+    label: Label
+
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/quality", tags=["quality"])
+async def live_quality(
+    caller: CallerDep,
+    context: ContextDep,
+    model: Annotated[str | None, Query(max_length=128)] = None,
+    window_seconds: Annotated[float | None, Query(gt=0, le=MAX_WINDOW_SECONDS)] = None,
+) -> list[QualityView]:
+    """Accuracy (Wilson 95% interval) or MAE, coverage, label delay, rating ratio and
+    conflicts per model, version and variant, over predictions of the window."""
+    _require(caller, Role.READER, "reading live quality")
+    window = window_seconds or context.default_window_seconds
+    figures = await context.run(context.meter.measure, window, model)
+    return [QualityView.of(quality, window) for quality in figures]
+
+
+@router.get("/review/items", tags=["review"])
+async def review_items(
+    caller: CallerDep,
+    context: ContextDep,
+    model: Annotated[str | None, Query(max_length=128)] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(open|claimed|labelled|skipped)$")
+    ] = review_store.OPEN,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ReviewItemView]:
+    """Items of the queue, oldest first; `open` includes claims whose lease ran out."""
+    _require(caller, Role.REVIEWER, "reviewing")
+
+    def read() -> list[review_store.ReviewItem]:
+        with context.store.engine.connect() as connection:
+            return review_store.listed(
+                connection, model=model, status=status, now=context.clock(), limit=limit
+            )
+
+    return [ReviewItemView.of(item) for item in await context.run(read)]
+
+
+@router.post("/review/items/{request_id}/claim", tags=["review"])
+async def claim_item(request_id: str, caller: CallerDep, context: ContextDep) -> ReviewItemView:
+    """Take an item for `lease_seconds`; another reviewer gets 409 until it runs out."""
+    _require(caller, Role.REVIEWER, "reviewing")
+
+    def claim() -> review_store.ReviewItem | None:
+        with context.store.transaction() as connection:
+            review_store.claim(
+                connection,
+                request_id,
+                caller.name,
+                now=context.clock(),
+                lease_seconds=context.lease_seconds,
+            )
+            return review_store.get(connection, request_id)
+
+    item = await context.run(claim)
+    if item is None:
+        raise NotFound(f"no review item for request {request_id!r}")
+    if item.status != review_store.CLAIMED or item.claimed_by != caller.name:
+        raise Conflict(f"item {request_id!r} is {item.status} by {item.claimed_by or 'nobody'}")
+    return ReviewItemView.of(item)
+
+
+@router.post("/review/items/{request_id}/label", tags=["review"])
+async def label_item(
+    request_id: str, body: ReviewLabel, caller: CallerDep, context: ContextDep
+) -> ReviewItemView:
+    """Label a claimed item: the label is published on `feedback` with the reviewer's
+    authority, then the item is closed."""
+    _require(caller, Role.REVIEWER, "reviewing")
+    _, task = await context.run(_held_item, context, request_id, caller)
+    feedback = Feedback(
+        request_id=request_id, label=body.label, source=caller.name, authority="reviewer"
+    )
+    problem = refusal(feedback, task)
+    if problem is not None:
+        raise InvalidLabel(problem)
+    await context.publisher.publish(FEEDBACK, feedback, key=request_id)
+    return ReviewItemView.of(
+        await context.run(_decide, context, request_id, caller, review_store.LABELLED, body.label)
+    )
+
+
+@router.post("/review/items/{request_id}/skip", tags=["review"])
+async def skip_item(request_id: str, caller: CallerDep, context: ContextDep) -> ReviewItemView:
+    """Close a claimed item without a label (the reviewer cannot tell)."""
+    _require(caller, Role.REVIEWER, "reviewing")
+    await context.run(_held_item, context, request_id, caller)
+    return ReviewItemView.of(
+        await context.run(_decide, context, request_id, caller, review_store.SKIPPED, None)
+    )
+
+
+def _held_item(
+    context: ApiContext, request_id: str, caller: Caller
+) -> tuple[review_store.ReviewItem, Task]:
+    with context.store.engine.connect() as connection:
+        item = review_store.get(connection, request_id)
+        if item is None:
+            raise NotFound(f"no review item for request {request_id!r}")
+        held = (
+            item.status == review_store.CLAIMED
+            and item.claimed_by == caller.name
+            and (item.lease_until or 0) >= context.clock()
+        )
+        if not held:
+            raise Conflict(f"claim item {request_id!r} first (it is {item.status})")
+        tasks = context.store.tasks_of(connection, [(item.model, item.version)])
+    return item, tasks.get((item.model, item.version), Task(classes=None))
+
+
+def _decide(
+    context: ApiContext, request_id: str, caller: Caller, status: str, label: Any
+) -> review_store.ReviewItem:
+    with context.store.transaction() as connection:
+        text = None if label is None else str(label)
+        if not review_store.decide(
+            connection, request_id, caller.name, status=status, label=text, now=context.clock()
+        ):
+            raise Conflict(f"the claim on {request_id!r} ran out; claim it again")
+        item = review_store.get(connection, request_id)
+    assert item is not None
+    return item
+
+
+def install_api(app: FastAPI, context: ApiContext) -> None:
+    """Mount the API on the service's health app."""
+    app.state.feedback_api = context
+    install_error_handlers(app, service="feedback")
+    app.include_router(router)
