@@ -46,6 +46,8 @@ class RegisteredModel(SQLModel, table=True):
     description: str = Field(default="", max_length=2000)
     policy: dict[str, Any] = _json(dict)
     routing: dict[str, Any] = _json(dict)
+    feedback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    """The feedback policy; None is the default policy."""
     created_by: str = Field(max_length=128)
     created_at: datetime = _timestamp(nullable=False)
 

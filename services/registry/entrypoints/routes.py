@@ -115,7 +115,7 @@ def whoami(actor: ActorDep) -> dict[str, str]:
 
 @router.post("/models", status_code=status.HTTP_201_CREATED, tags=["models"])
 def create_model(body: models.ModelCreate, actor: ActorDep, session: SessionDep) -> ModelPublic:
-    """Register a model name, its task and its promotion policy."""
+    """Register a model name, its task, its promotion policy and its feedback policy."""
     return ModelPublic.of(models.create_model(session, actor, body))
 
 
@@ -135,7 +135,7 @@ def get_model(name: str, _actor: ReaderDep, session: SessionDep) -> ModelPublic:
 def update_model(
     name: str, body: models.ModelUpdate, actor: ActorDep, session: SessionDep
 ) -> ModelPublic:
-    """Change the description, routing options or (approver) the promotion policy.
+    """Change the description, routing options or (approver) the promotion or feedback policy.
 
     Routing options are checked (a cascade's small version must exist and be allowed to
     serve); under an approval policy only an approver changes them.
