@@ -126,6 +126,9 @@ class DatasetPublic(BaseModel):
     row_count: int
     columns: list[str]
     content_url: str
+    model: str | None = Field(description="The model the data was taken for, if any.")
+    description: str
+    created_by: str | None = Field(description="The key that first stored it, if known.")
     created_at: datetime
 
     @classmethod
@@ -136,6 +139,9 @@ class DatasetPublic(BaseModel):
             row_count=row.row_count,
             columns=row.columns,
             content_url=f"/v1/datasets/{row.sha256}/content",
+            model=row.model,
+            description=row.description,
+            created_by=row.created_by,
             created_at=as_utc(row.created_at),
         )
 
