@@ -23,5 +23,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("models", schema=None) as batch_op:
-        batch_op.drop_column("feedback")
+    # Plain DROP COLUMN (SQLite 3.35+), not a batch: rebuilding `models` would drop it,
+    # which the foreign keys of every other table forbid.
+    op.drop_column("models", "feedback")

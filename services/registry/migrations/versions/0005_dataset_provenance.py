@@ -49,8 +49,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("datasets", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_datasets_model"))
-        batch_op.drop_column("created_by")
-        batch_op.drop_column("description")
-        batch_op.drop_column("model")
+    # Plain DROP COLUMN (SQLite 3.35+), not a batch: rebuilding `datasets` would drop it.
+    op.drop_index(op.f("ix_datasets_model"), table_name="datasets")
+    for column in ("created_by", "description", "model"):
+        op.drop_column("datasets", column)
