@@ -27,6 +27,9 @@ schemas_app = typer.Typer(help="Generated contract documents under schemas/.", n
 gateway_app = typer.Typer(help="The HTTP gateway: predict, jobs, feedback.", no_args_is_help=True)
 inference_app = typer.Typer(help="The inference workers.", no_args_is_help=True)
 delivery_app = typer.Typer(help="The webhook delivery service.", no_args_is_help=True)
+feedback_app = typer.Typer(
+    help="The feedback labelling service: joins feedback to predictions.", no_args_is_help=True
+)
 keys_app = typer.Typer(
     help="API keys and their webhook secrets, through the registry's API.", no_args_is_help=True
 )
@@ -34,6 +37,7 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(inference_app, name="inference")
 app.add_typer(delivery_app, name="delivery")
+app.add_typer(feedback_app, name="feedback")
 app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
@@ -90,6 +94,17 @@ def inference_run() -> None:
 def delivery_run() -> None:
     """Run the webhook delivery worker (needs MODELBUS_WEBHOOK_SECRET)."""
     from services.delivery.entrypoints.worker import run
+
+    run()
+
+
+@feedback_app.command("run")
+def feedback_run() -> None:
+    """Run the feedback join: reads requests, predictions and feedback, publishes labels.
+
+    Replicas share its consumer group and its database (MODELBUS_FEEDBACK_DATABASE_URL).
+    """
+    from services.feedback.entrypoints.worker import run
 
     run()
 

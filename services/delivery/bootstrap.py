@@ -20,7 +20,6 @@ from services.delivery.adapters.kafka import (
 from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.adapters.resolver import Resolver, SystemResolver
 from services.delivery.adapters.signing import WebhookSigner
-from services.delivery.adapters.store_thread import StoreThread
 from services.delivery.adapters.subscriber_secrets import CachedSubscriberSecrets
 from services.delivery.domain.backoff import Backoff
 from services.delivery.service_layer.delivery import WebhookDelivery
@@ -34,6 +33,7 @@ from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.kafka.publisher import Publisher
 from shared.runtime.consumer import GroupConsumer
 from shared.runtime.health import HealthServer, create_health_app
+from shared.store_thread import StoreThread
 from shared.telemetry import configure_tracing
 from shared.topics import PREDICTIONS
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from services.delivery.adapters.store_thread import RunInThread
 from shared.contracts.base import utc_now
 from shared.expiring_cache import ExpiringCache
 from shared.jobstore.webhook_secrets import SubscriberSecrets, WebhookSecretStore
+from shared.store_thread import RunInThread
 
 MAX_SUBSCRIBERS = 100_000
 

@@ -16,7 +16,6 @@ from services.delivery.adapters.http_sender import WebhookSender
 from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.adapters.resolver import ResolutionFailed, Resolver
 from services.delivery.adapters.signing import WebhookSigner, webhook_id_for
-from services.delivery.adapters.store_thread import RunInThread
 from services.delivery.domain.attempts import GONE, AttemptResult, NextStep, next_step
 from services.delivery.domain.backoff import Backoff
 from services.delivery.domain.callback_policy import (
@@ -32,6 +31,7 @@ from shared.contracts.base import utc_now
 from shared.jobstore.deliveries import AttemptRecord, DeadReason, DeliveryOutcome, DueDelivery
 from shared.jobstore.store import JobStore
 from shared.kafka.headers import current_trace_headers
+from shared.store_thread import RunInThread
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("modelbus.delivery")

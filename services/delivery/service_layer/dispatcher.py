@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from services.delivery.adapters.store_thread import RunInThread
 from services.delivery.service_layer.delivery import DEAD_LETTER_BATCH, WebhookDelivery
 from shared.contracts.base import utc_now
 from shared.jobstore.deliveries import DueDelivery
 from shared.jobstore.store import JobStore
+from shared.store_thread import RunInThread
 
 log = logging.getLogger(__name__)
 RECORDING_PER_SLOT = 4

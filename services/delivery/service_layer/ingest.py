@@ -13,11 +13,11 @@ from typing import Protocol
 from sqlalchemy.exc import DataError, IntegrityError
 
 from services.delivery.adapters.metrics import DeliveryMetrics
-from services.delivery.adapters.store_thread import RunInThread
 from shared.callback_seal import is_sealed
 from shared.contracts import DeadLetter, Prediction
 from shared.jobstore.deliveries import DueDelivery, RecordedAnswers
 from shared.jobstore.store import JobStore
+from shared.store_thread import RunInThread
 
 log = logging.getLogger(__name__)
 SERVICE = "delivery"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from services.delivery.adapters.store_thread import RunInThread
 from shared.jobstore.deliveries import DeliveryOutcome
 from shared.jobstore.store import JobStore
+from shared.store_thread import RunInThread
 
 MAX_OUTCOMES_PER_TRANSACTION = 500
 GATHER_SECONDS = 0.01

@@ -1,6 +1,7 @@
 """Which label a prediction ends up with when several pieces of feedback speak about it.
 
-Reviewer beats user beats system, and within one authority the latest word wins. The
+Reviewer beats user beats system; within one authority a label beats a weak signal's
+guess, and then the latest word wins. The
 answer depends only on the set of claims, never on their arrival order, and a claim seen
 twice (a replay after a crash) counts once, so reprocessing a stream changes nothing.
 """
@@ -11,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from typing import Literal
 
 LabelValue = str | int | float | bool
+Strength = Literal["label", "weak"]
 
 
 class Authority(IntEnum):
@@ -29,17 +32,35 @@ class LabelClaim:
 
     feedback_id: str
     authority: Authority
-    label: LabelValue
+    label: LabelValue | None
     given_at: datetime
+    refuted: LabelValue | None = None
+    """What the feedback ruled out, when it named no label (a "down" among many classes)."""
+    strength: Strength = "label"
+
+    def contradicts(self, other: LabelClaim) -> bool:
+        """The two claims cannot both be right."""
+        if self.label is not None and other.label is not None:
+            return not same_label(self.label, other.label)
+        if self.label is not None and other.refuted is not None:
+            return same_label(self.label, other.refuted)
+        if other.label is not None and self.refuted is not None:
+            return same_label(other.label, self.refuted)
+        return False
 
 
 @dataclass(frozen=True)
 class Resolution:
     """The label that stands, the claim it comes from, and the claims that disagree."""
 
-    label: LabelValue
+    label: LabelValue | None
+    """None when the deciding feedback only ruled its prediction out."""
     decided_by: LabelClaim
     disagreeing: tuple[LabelClaim, ...]
+
+    @property
+    def refuted(self) -> LabelValue | None:
+        return self.decided_by.refuted
 
     @property
     def conflicting(self) -> bool:
@@ -64,11 +85,16 @@ def resolve(claims: Iterable[LabelClaim]) -> Resolution | None:
     # feedback_id breaks ties, so equal timestamps still give one answer in any order.
     winner = max(
         unique.values(),
-        key=lambda claim: (claim.authority, claim.given_at, claim.feedback_id),
+        key=lambda claim: (
+            claim.authority,
+            claim.strength == "label",
+            claim.given_at,
+            claim.feedback_id,
+        ),
     )
     disagreeing = tuple(
         sorted(
-            (claim for claim in unique.values() if not same_label(claim.label, winner.label)),
+            (claim for claim in unique.values() if claim.contradicts(winner)),
             key=lambda claim: claim.feedback_id,
         )
     )

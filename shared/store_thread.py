@@ -1,10 +1,11 @@
-"""One thread for the job store's writes, so the event loop never waits on the database.
+"""One thread for a service's database writes, so the event loop never waits on them.
 
-Every write of the process (recorded predictions, claims, attempts) runs on this single
-thread, one after another. SQLite has one writer at a time anyway: writers in several
-threads only queue on its lock (sleeping in its busy handler) and return in random order.
-One thread with batched work keeps the order and wastes nothing; on PostgreSQL, batching
-is what makes one connection enough (a transaction records hundreds of webhooks).
+Every write of the process (delivery's recorded predictions, claims and attempts; the
+feedback join's batches) runs on this single thread, one after another. SQLite has one
+writer at a time anyway: writers in several threads only queue on its lock (sleeping in
+its busy handler) and return in random order. One thread with batched work keeps the
+order and wastes nothing; on PostgreSQL, batching is what makes one connection enough
+(a transaction records hundreds of webhooks).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class RunInThread(Protocol):
 class StoreThread:
     """A single worker thread; `run` awaits a function's result from the event loop."""
 
-    def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-store")
+    def __init__(self, name: str = "job-store") -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     async def run(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

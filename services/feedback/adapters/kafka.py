@@ -1,0 +1,182 @@
+"""Kafka side of the join: records of three topics become one `Batch`, and results records.
+
+One consumer group reads `requests`, `predictions` and `feedback` together. The three
+topics are keyed differently (routing key, routing key, request id), so no partition of
+one lines up with a partition of another; the join meets them in the store instead,
+which every replica shares, and needs no repartitioning.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+from aiokafka import ConsumerRecord
+
+from services.feedback.adapters.store import dumps
+from services.feedback.domain.judging import epoch
+from services.feedback.service_layer.join import Batch, Joiner, JoinResult
+from shared.contracts import DeadLetter, Feedback, Prediction, PredictionRequest
+from shared.contracts.predictions import ClassifierOutput
+from shared.kafka.codec import (
+    OutgoingRecord,
+    UndecodableMessage,
+    dead_letter_for_record,
+    decode,
+    encode,
+)
+from shared.signature import label_text
+from shared.topics import DEAD_LETTERS, FEEDBACK, LABELS, PREDICTIONS, REQUESTS
+
+log = logging.getLogger(__name__)
+SERVICE = "feedback"
+SOURCE = "/modelbus/feedback"
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+class TopicNames:
+    """The full names of the topics the join reads and writes (with the stack's prefix)."""
+
+    def __init__(self, topic: Callable[[str], str]) -> None:
+        self.requests = topic(REQUESTS.name)
+        self.predictions = topic(PREDICTIONS.name)
+        self.feedback = topic(FEEDBACK.name)
+        self.labels = topic(LABELS.name)
+        self.dead_letters = topic(DEAD_LETTERS.name)
+
+    @property
+    def consumed(self) -> tuple[str, ...]:
+        return (self.requests, self.predictions, self.feedback)
+
+
+def read_batch(
+    records: list[Record], topics: TopicNames, *, received_at: float
+) -> tuple[Batch, list[DeadLetter]]:
+    """The store's rows for readable records, and a dead letter for each unreadable one."""
+    batch = Batch(received_at=received_at)
+    unreadable: list[DeadLetter] = []
+    seen_versions: set[tuple[str, int]] = set()
+    for record in records:
+        headers = list(record.headers or ())
+        try:
+            if record.topic == topics.predictions:
+                _add_prediction(batch, decode(PREDICTIONS, record.value, headers), seen_versions)
+            elif record.topic == topics.requests:
+                _add_request(batch, decode(REQUESTS, record.value, headers))
+            elif record.topic == topics.feedback:
+                batch.feedback.append(decode(FEEDBACK, record.value, headers))
+        except UndecodableMessage as error:
+            log.warning(
+                "unreadable record at %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                error.message,
+            )
+            if record.topic == topics.feedback:  # others' unreadable records are their own
+                unreadable.append(dead_letter_for_record(record, error, service=SERVICE))
+    return batch, unreadable
+
+
+def _add_request(batch: Batch, request: PredictionRequest) -> None:
+    batch.requests.append(
+        {
+            "request_id": request.request_id,
+            "model": request.model,
+            "inputs": dumps(request.inputs),
+            "requested_at": epoch(request.created_at),
+        }
+    )
+
+
+def _add_prediction(batch: Batch, prediction: Prediction, seen: set[tuple[str, int]]) -> None:
+    output = prediction.output
+    predicted: Any = None
+    if isinstance(output, ClassifierOutput):
+        predicted = label_text(output.label)
+    elif output is not None:
+        predicted = output.value
+    batch.predictions.append(
+        {
+            "request_id": prediction.request_id,
+            "variant": prediction.variant,
+            "model": prediction.model,
+            "version": prediction.version,
+            "predicted": dumps(predicted) if predicted is not None else None,
+            "predicted_at": epoch(prediction.created_at),
+        }
+    )
+    version = (prediction.model, prediction.version)
+    if output is not None and version not in seen:
+        seen.add(version)
+        classes = list(output.probabilities) if isinstance(output, ClassifierOutput) else None
+        batch.versions.append(
+            {
+                "model": prediction.model,
+                "version": prediction.version,
+                "classes": dumps(classes) if classes is not None else None,
+            }
+        )
+
+
+def feedback_dead_letter(feedback: Feedback, *, topic: str, code: str, message: str) -> DeadLetter:
+    """A dead letter for feedback the join gave up on, carrying the feedback itself."""
+    return DeadLetter(
+        source_topic=topic,
+        key=feedback.request_id,
+        value=base64.b64encode(feedback.model_dump_json().encode()).decode(),
+        error_code=code,
+        error_message=message[:1000],
+        service=SERVICE,
+    )
+
+
+def result_records(
+    result: JoinResult, unreadable: list[DeadLetter], topics: TopicNames
+) -> list[OutgoingRecord]:
+    """What a batch publishes: its labels, and dead letters for what it refused."""
+
+    outgoing = [
+        encode(LABELS, example, key=example.request_id, source=SOURCE, topic=topics.labels)
+        for example in result.labels
+    ]
+    letters = unreadable + [
+        feedback_dead_letter(
+            refusal.feedback, topic=topics.feedback, code="refused", message=refusal.reason
+        )
+        for refusal in result.refused
+    ]
+    outgoing.extend(
+        encode(DEAD_LETTERS, letter, key=letter.key, source=SOURCE, topic=topics.dead_letters)
+        for letter in letters
+    )
+    return outgoing
+
+
+class JoinProcess:
+    """The feedback service's `process` for the shared consume loop."""
+
+    def __init__(
+        self,
+        joiner: Joiner,
+        topics: TopicNames,
+        *,
+        run: Callable[..., Any],
+        on_result: Callable[[JoinResult, int], None] = lambda result, records: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._joiner = joiner
+        self._topics = topics
+        self._run = run
+        self._on_result = on_result
+        self._clock = clock
+
+    async def __call__(self, records: list[Record]) -> list[OutgoingRecord]:
+        batch, unreadable = read_batch(records, self._topics, received_at=self._clock())
+        result: JoinResult = await self._run(self._joiner.record, batch)
+        self._on_result(result, len(records))
+        return result_records(result, unreadable, self._topics)

@@ -1,0 +1,328 @@
+"""The feedback store's statements: SQLAlchemy Core, a few statements per batch.
+
+The join ingests every request and prediction (tens of thousands a second), so rows are
+written with one multi-row statement per table and read back with IN lists, never one
+ORM object per record. Writes are idempotent (insert-or-ignore by key, upsert of the
+standing label), so a batch replayed after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.feedback.adapters.tables import (
+    FEEDBACK,
+    LABELS,
+    PREDICTIONS,
+    REQUESTS,
+    VERSIONS,
+)
+from services.feedback.domain.judging import Answer, Task
+from shared import db
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+VERSION_TABLE = "feedback_alembic_version"
+ROWS_PER_STATEMENT = 500
+T = TypeVar("T")
+
+
+def migrate(url: str) -> None:
+    """Bring the feedback store's schema to the newest migration."""
+    db.migrate(url, MIGRATIONS, VERSION_TABLE)
+
+
+def make_store_engine(url: str) -> Engine:
+    """An engine whose SQLite transactions take the write lock when they begin.
+
+    A batch reads what it joins after writing its own rows; two writers interleaving
+    those steps could each miss the other's half of a join. SQLite's BEGIN IMMEDIATE
+    serialises them; on PostgreSQL the join takes row locks by request id instead.
+    """
+    engine = db.make_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _manual_transactions(dbapi_connection: Any, _record: object) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@dataclass(frozen=True)
+class StoredFeedback:
+    """A feedback row as the join needs it."""
+
+    feedback_id: str
+    request_id: str
+    kind: str
+    value: Any
+    authority: int
+    source: str
+    given_at: float
+    state: str
+    strength: str | None
+    label: Any
+    refuted: Any
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class FeedbackStore:
+    """Rows of the join, keyed by request id (and variant), in one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = engine.dialect.name
+        self._postgres = dialect == "postgresql"
+        self._insert = postgresql.insert if self._postgres else sqlite.insert
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def lock_requests(self, connection: Connection, request_ids: Iterable[str]) -> None:
+        """Serialise joins of the same request across replicas (PostgreSQL; SQLite already
+        serialises every writer). Locks are taken in one order, so two batches cannot
+        deadlock, and are released at commit."""
+        if not self._postgres:
+            return
+        keys = sorted(set(request_ids))
+        if keys:  # one statement: locks are taken in one global order (by hash)
+            connection.execute(
+                sa.text(
+                    "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT "
+                    "hashtextextended(k, 0) AS h FROM unnest(CAST(:keys AS text[])) AS k "
+                    "ORDER BY h) AS ordered"
+                ),
+                {"keys": keys},
+            )
+
+    # -- writes of the join ----------------------------------------------------------------
+
+    def add_requests(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._insert_new(connection, REQUESTS, rows)
+
+    def add_predictions(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._insert_new(connection, PREDICTIONS, rows)
+
+    def add_versions(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._insert_new(connection, VERSIONS, rows)
+
+    def add_feedback(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._insert_new(connection, FEEDBACK, rows)
+
+    def _insert_new(
+        self, connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        if rows:
+            connection.execute(self._insert(table).on_conflict_do_nothing(), list(rows))
+
+    def settle_feedback(self, connection: Connection, updates: Sequence[Mapping[str, Any]]) -> None:
+        """Record what pending feedback turned out to say (joined or refused)."""
+        if not updates:
+            return
+        statement = (
+            sa.update(FEEDBACK)
+            .where(FEEDBACK.c.feedback_id == sa.bindparam("b_feedback_id"))
+            .values(
+                state=sa.bindparam("b_state"),
+                model=sa.bindparam("b_model"),
+                version=sa.bindparam("b_version"),
+                variant=sa.bindparam("b_variant"),
+                strength=sa.bindparam("b_strength"),
+                label=sa.bindparam("b_label"),
+                refuted=sa.bindparam("b_refuted"),
+                reason=sa.bindparam("b_reason"),
+            )
+        )
+        connection.execute(
+            statement, [{f"b_{name}": value for name, value in row.items()} for row in updates]
+        )
+
+    def put_labels(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Upsert the standing label of each (request, variant)."""
+        if not rows:
+            return
+        statement = self._insert(LABELS)
+        replaced = {
+            name: statement.excluded[name]
+            for name in (c.name for c in LABELS.columns)
+            if name not in ("request_id", "variant")
+        }
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[LABELS.c.request_id, LABELS.c.variant], set_=replaced
+            ),
+            list(rows),
+        )
+
+    # -- reads of the join -----------------------------------------------------------------
+
+    def with_feedback(self, connection: Connection, request_ids: Iterable[str]) -> set[str]:
+        """Those of `request_ids` that some feedback names."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(request_ids))):
+            found.update(
+                connection.execute(
+                    sa.select(FEEDBACK.c.request_id)
+                    .where(FEEDBACK.c.request_id.in_(chunk))
+                    .distinct()
+                ).scalars()
+            )
+        return found
+
+    def feedback_of(
+        self, connection: Connection, request_ids: Iterable[str]
+    ) -> dict[str, list[StoredFeedback]]:
+        found: dict[str, list[StoredFeedback]] = {}
+        columns = [FEEDBACK.c[name] for name in StoredFeedback.__dataclass_fields__]
+        for chunk in _chunks(sorted(set(request_ids))):
+            rows = connection.execute(
+                sa.select(*columns).where(FEEDBACK.c.request_id.in_(chunk))
+            ).all()
+            for row in rows:
+                stored = StoredFeedback(
+                    **{
+                        **row._asdict(),
+                        "value": loads(row.value),
+                        "label": loads(row.label),
+                        "refuted": loads(row.refuted),
+                    }
+                )
+                found.setdefault(stored.request_id, []).append(stored)
+        return found
+
+    def answers_of(
+        self, connection: Connection, request_ids: Iterable[str]
+    ) -> dict[str, list[Answer]]:
+        found: dict[str, list[Answer]] = {}
+        table = PREDICTIONS
+        for chunk in _chunks(sorted(set(request_ids))):
+            rows = connection.execute(
+                sa.select(
+                    table.c.request_id,
+                    table.c.variant,
+                    table.c.model,
+                    table.c.version,
+                    table.c.predicted,
+                    table.c.predicted_at,
+                ).where(table.c.request_id.in_(chunk))
+            ).all()
+            for row in rows:
+                found.setdefault(row.request_id, []).append(
+                    Answer(
+                        variant=row.variant,
+                        model=row.model,
+                        version=row.version,
+                        predicted=loads(row.predicted),
+                        predicted_at=row.predicted_at,
+                    )
+                )
+        for answers in found.values():
+            answers.sort(key=lambda answer: answer.variant)
+        return found
+
+    def inputs_of(self, connection: Connection, request_ids: Iterable[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(request_ids))):
+            rows = connection.execute(
+                sa.select(REQUESTS.c.request_id, REQUESTS.c.inputs).where(
+                    REQUESTS.c.request_id.in_(chunk)
+                )
+            ).all()
+            found.update((row.request_id, row.inputs) for row in rows)
+        return found
+
+    def tasks_of(
+        self, connection: Connection, versions: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], Task]:
+        wanted = set(versions)
+        found: dict[tuple[str, int], Task] = {}
+        for model in {model for model, _ in wanted}:
+            rows = connection.execute(
+                sa.select(VERSIONS.c.version, VERSIONS.c.classes).where(VERSIONS.c.model == model)
+            ).all()
+            for row in rows:
+                if (model, row.version) in wanted:
+                    classes = loads(row.classes)
+                    found[(model, row.version)] = Task(
+                        tuple(classes) if classes is not None else None
+                    )
+        return found
+
+    # -- the wait running out, and retention -----------------------------------------------
+
+    def expire_pending(self, connection: Connection, *, received_before: float) -> int:
+        """Mark feedback that waited too long as expiring; returns how many."""
+        result = connection.execute(
+            sa.update(FEEDBACK)
+            .where(FEEDBACK.c.state == "pending", FEEDBACK.c.received_at < received_before)
+            .values(state="expiring")
+        )
+        return int(result.rowcount or 0)
+
+    def expiring(self, connection: Connection, *, limit: int) -> list[StoredFeedback]:
+        columns = [FEEDBACK.c[name] for name in StoredFeedback.__dataclass_fields__]
+        rows = connection.execute(
+            sa.select(*columns)
+            .where(FEEDBACK.c.state == "expiring")
+            .order_by(FEEDBACK.c.received_at)
+            .limit(limit)
+        ).all()
+        return [
+            StoredFeedback(**{**row._asdict(), "value": loads(row.value), "label": None})
+            for row in rows
+        ]
+
+    def mark_unmatched(
+        self, connection: Connection, feedback_ids: Sequence[str], reason: str
+    ) -> None:
+        for chunk in _chunks(list(feedback_ids)):
+            connection.execute(
+                sa.update(FEEDBACK)
+                .where(FEEDBACK.c.feedback_id.in_(chunk), FEEDBACK.c.state == "expiring")
+                .values(state="unmatched", reason=reason[:500])
+            )
+
+    def forget_before(self, connection: Connection, *, cutoff: float) -> int:
+        """Drop requests, predictions and settled feedback older than the retention.
+
+        Labels stay: they are the training data."""
+        removed = 0
+        for table, column in (
+            (REQUESTS, REQUESTS.c.requested_at),
+            (PREDICTIONS, PREDICTIONS.c.predicted_at),
+        ):
+            removed += int(connection.execute(sa.delete(table).where(column < cutoff)).rowcount)
+        connection.execute(
+            sa.delete(FEEDBACK).where(
+                FEEDBACK.c.received_at < cutoff,
+                FEEDBACK.c.state.in_(("joined", "refused", "unmatched")),
+            )
+        )
+        return removed
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), ROWS_PER_STATEMENT):
+        yield items[start : start + ROWS_PER_STATEMENT]

@@ -1,0 +1,329 @@
+"""The join: requests, predictions and feedback meet by request id in the store.
+
+Each batch is one transaction: its rows are written (insert-or-ignore by key), then every
+request the batch touched that has feedback is joined again from what the store holds.
+The labels that come out depend only on the stored rows, never on what this batch
+happened to add, so a batch replayed after a crash publishes the same labels (same
+`label_id`) and counts nothing twice. Feedback whose prediction has not arrived stays
+pending; the sweeper dead-letters it once its wait runs out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from services.feedback.adapters.store import FeedbackStore, StoredFeedback, dumps
+from services.feedback.domain.judging import (
+    Answer,
+    Task,
+    claim_of,
+    epoch,
+    moment,
+    outcome,
+    refusal,
+    served_answer,
+)
+from services.feedback.domain.resolution import Authority, LabelClaim, Resolution, resolve
+from shared.contracts import Feedback, LabelledExample
+from shared.contracts.feedback import FeedbackAuthority
+from shared.feedback_policy import FeedbackPolicy
+
+AUTHORITY_NAMES: dict[int, FeedbackAuthority] = {
+    Authority.SYSTEM: "system",
+    Authority.USER: "user",
+    Authority.REVIEWER: "reviewer",
+}
+
+
+class PolicySource(Protocol):
+    """Each model's feedback policy (kept in the registry); called from the store's thread."""
+
+    def policy_for(self, model: str) -> FeedbackPolicy: ...
+
+
+class DefaultPolicies:
+    """Every model under the default policy (no registry configured)."""
+
+    def policy_for(self, model: str) -> FeedbackPolicy:
+        return FeedbackPolicy()
+
+
+@dataclass
+class Batch:
+    """What a batch of records adds to the store, already decoded and checked."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+    received_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Feedback that cannot be right for its prediction, and why."""
+
+    feedback: Feedback
+    reason: str
+
+
+@dataclass
+class JoinResult:
+    labels: list[LabelledExample] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    joined: int = 0
+    """Feedback joined for the first time (a replay joins nothing again)."""
+
+
+class Joiner:
+    """Writes a batch and joins the requests it touched, in one transaction."""
+
+    def __init__(self, store: FeedbackStore, policies: PolicySource) -> None:
+        self._store = store
+        self._policies = policies
+
+    def record(self, batch: Batch) -> JoinResult:
+        store = self._store
+        touched = {row["request_id"] for row in (*batch.requests, *batch.predictions)}
+        named = {feedback.request_id for feedback in batch.feedback}
+        with store.transaction() as connection:
+            store.lock_requests(connection, touched | named)
+            store.add_requests(connection, batch.requests)
+            store.add_predictions(connection, batch.predictions)
+            store.add_versions(connection, batch.versions)
+            store.add_feedback(
+                connection, [feedback_row(f, batch.received_at) for f in batch.feedback]
+            )
+            candidates = named | store.with_feedback(connection, touched - named)
+            replayed = {feedback.feedback_id for feedback in batch.feedback}
+            return self._join(connection, candidates, replayed=replayed)
+
+    def _join(
+        self, connection: Connection, request_ids: set[str], *, replayed: set[str]
+    ) -> JoinResult:
+        store = self._store
+        result = JoinResult()
+        if not request_ids:
+            return result
+        feedback = store.feedback_of(connection, request_ids)
+        answers = store.answers_of(connection, request_ids)
+        inputs = store.inputs_of(connection, request_ids)
+        served = {rid: served_answer(answers.get(rid, ())) for rid in request_ids}
+        tasks = store.tasks_of(
+            connection, {(a.model, a.version) for a in served.values() if a is not None}
+        )
+        settled: list[dict[str, Any]] = []
+        labels: list[dict[str, Any]] = []
+        for request_id in sorted(request_ids):
+            answer = served[request_id]
+            if answer is None or request_id not in inputs:
+                continue  # still waiting for its prediction or its request
+            joined = _RequestJoin(
+                request_id=request_id,
+                answers=answers[request_id],
+                served=answer,
+                task=tasks.get((answer.model, answer.version), Task(classes=None)),
+                policy=self._policies.policy_for(answer.model),
+                inputs=json.loads(inputs[request_id]),
+            )
+            joined.settle(feedback.get(request_id, []), replayed=replayed)
+            settled.extend(joined.settled)
+            result.refused.extend(joined.refused)
+            result.joined += joined.newly_joined
+            for row, example in joined.labels():
+                labels.append(row)
+                result.labels.append(example)
+        store.settle_feedback(connection, settled)
+        store.put_labels(connection, labels)
+        return result
+
+
+@dataclass
+class _RequestJoin:
+    """The join of one request whose prediction and inputs are known."""
+
+    request_id: str
+    answers: Sequence[Answer]
+    served: Answer
+    task: Task
+    policy: FeedbackPolicy
+    inputs: Mapping[str, Any]
+    settled: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    claims: list[LabelClaim] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    newly_joined: int = 0
+
+    def settle(self, rows: Sequence[StoredFeedback], *, replayed: set[str]) -> None:
+        for row in rows:
+            if row.state == "pending":
+                self._settle_pending(row)
+            elif row.state == "joined":
+                self.sources[row.feedback_id] = row.source
+                claim = stored_claim(row)
+                if claim is not None:
+                    self.claims.append(claim)
+            elif row.state == "refused" and row.feedback_id in replayed:
+                # Refused before, its dead letter maybe unpublished: say it again.
+                self.refused.append(Refusal(stored_feedback(row), _refusal_reason(row, self)))
+
+    def _settle_pending(self, row: StoredFeedback) -> None:
+        feedback = stored_feedback(row)
+        served = self.served
+        reason = _error_answer_reason(self.request_id) if served.predicted is None else None
+        reason = reason or refusal(feedback, self.task)
+        where = {"model": served.model, "version": served.version, "variant": served.variant}
+        if reason is not None:
+            self.refused.append(Refusal(feedback, reason))
+            self.settled.append(
+                {"feedback_id": row.feedback_id, "state": "refused", **where, "reason": reason}
+                | _NO_CLAIM
+            )
+            return
+        claim = claim_of(feedback, served, self.task, self.policy)
+        self.newly_joined += 1
+        self.sources[row.feedback_id] = row.source
+        if claim is not None:
+            self.claims.append(claim)
+        self.settled.append(
+            {"feedback_id": row.feedback_id, "state": "joined", **where, "reason": None}
+            | (_claim_columns(claim) if claim is not None else _NO_CLAIM)
+        )
+
+    def labels(self) -> list[tuple[dict[str, Any], LabelledExample]]:
+        """The standing label as it applies to each variant that answered."""
+        resolution = resolve(self.claims)
+        if resolution is None:
+            return []
+        return [
+            self._label(answer, resolution)
+            for answer in self.answers
+            if answer.predicted is not None
+        ]
+
+    def _label(
+        self, answer: Answer, resolution: Resolution
+    ) -> tuple[dict[str, Any], LabelledExample]:
+        decided_by = resolution.decided_by
+        judged = outcome(resolution, answer, self.task)
+        labelled_at = epoch(decided_by.given_at)
+        row = {
+            "request_id": self.request_id,
+            "variant": answer.variant,
+            "model": answer.model,
+            "version": answer.version,
+            "predicted": dumps(answer.predicted),
+            "label": _dumped(judged.label),
+            "refuted": _dumped(judged.refuted),
+            "correct": judged.correct,
+            "abs_error": judged.abs_error,
+            "strength": decided_by.strength,
+            "authority": int(decided_by.authority),
+            "source": self.sources.get(decided_by.feedback_id, "unknown"),
+            "feedback_id": decided_by.feedback_id,
+            "conflicting": resolution.conflicting,
+            "predicted_at": answer.predicted_at,
+            "labelled_at": labelled_at,
+        }
+        example = LabelledExample(
+            label_id=f"{self.request_id}:{answer.variant}:{decided_by.feedback_id}",
+            request_id=self.request_id,
+            model=answer.model,
+            version=answer.version,
+            variant=answer.variant,
+            inputs=dict(self.inputs),
+            predicted=answer.predicted,
+            label=judged.label,
+            refuted=judged.refuted,
+            correct=judged.correct,
+            strength=decided_by.strength,
+            source=row["source"],
+            authority=AUTHORITY_NAMES[decided_by.authority],
+            feedback_id=decided_by.feedback_id,
+            conflicting=resolution.conflicting,
+            predicted_at=moment(answer.predicted_at),
+            labelled_at=moment(labelled_at),
+        )
+        return row, example
+
+
+_NO_CLAIM: dict[str, Any] = {"strength": None, "label": None, "refuted": None}
+
+
+def _claim_columns(claim: LabelClaim) -> dict[str, Any]:
+    return {
+        "strength": claim.strength,
+        "label": _dumped(claim.label),
+        "refuted": _dumped(claim.refuted),
+    }
+
+
+def _dumped(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def _error_answer_reason(request_id: str) -> str:
+    return f"request {request_id} was answered with an error; there is no prediction to label"
+
+
+def _refusal_reason(row: StoredFeedback, join: _RequestJoin) -> str:
+    feedback = stored_feedback(row)
+    if join.served.predicted is None:
+        return _error_answer_reason(join.request_id)
+    return refusal(feedback, join.task) or "refused"
+
+
+def feedback_row(feedback: Feedback, received_at: float) -> dict[str, Any]:
+    """The store's row of a feedback record not joined yet."""
+    kind, value = (
+        ("label", feedback.label)
+        if feedback.label is not None
+        else ("rating", feedback.rating)
+        if feedback.rating is not None
+        else ("signal", feedback.signal)
+    )
+    return {
+        "feedback_id": feedback.feedback_id,
+        "request_id": feedback.request_id,
+        "kind": kind,
+        "value": dumps(value),
+        "authority": int(_AUTHORITIES[feedback.authority]),
+        "source": feedback.source,
+        "given_at": epoch(feedback.created_at),
+        "received_at": received_at,
+        "state": "pending",
+    }
+
+
+_AUTHORITIES = {name: Authority(level) for level, name in AUTHORITY_NAMES.items()}
+
+
+def stored_feedback(row: StoredFeedback) -> Feedback:
+    """The feedback record a stored row came from."""
+    return Feedback(
+        feedback_id=row.feedback_id,
+        request_id=row.request_id,
+        source=row.source,
+        authority=AUTHORITY_NAMES[row.authority],
+        created_at=moment(row.given_at),
+        **{row.kind: row.value},
+    )
+
+
+def stored_claim(row: StoredFeedback) -> LabelClaim | None:
+    """The claim a joined row made (None for feedback that said nothing)."""
+    if row.strength is None:
+        return None
+    return LabelClaim(
+        feedback_id=row.feedback_id,
+        authority=Authority(row.authority),
+        label=row.label,
+        given_at=moment(row.given_at),
+        refuted=row.refuted,
+        strength="weak" if row.strength == "weak" else "label",
+    )
