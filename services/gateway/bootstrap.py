@@ -20,6 +20,7 @@ from services.gateway.adapters.registry import RegistryCatalog
 from services.gateway.entrypoints.dependencies import Container
 from services.gateway.entrypoints.routes import router
 from services.gateway.entrypoints.tracing import ServerSpans
+from services.gateway.service_layer.feedback import FeedbackIntake
 from services.gateway.service_layer.handlers import PredictionGateway
 from services.gateway.service_layer.ports import RateLimits
 from services.gateway.settings import GatewaySettings
@@ -104,6 +105,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 range_tolerance=settings.range_tolerance,
                 republish_pending_after=timedelta(seconds=settings.republish_pending_after_seconds),
             ),
+            feedback=FeedbackIntake(catalog=catalog, jobs=jobs, publisher=publisher),
             authenticator=RegistryAuthenticator(
                 auth_http,
                 ttl=settings.auth_cache_seconds,

@@ -123,6 +123,23 @@ class RegistryClient:
     def artifact(self, model: str, version: int) -> bytes:
         return bytes(self._call("GET", f"/v1/models/{model}/versions/{version}/artifact"))
 
+    def register_dataset(
+        self, content: bytes, *, model: str | None = None, description: str = ""
+    ) -> dict[str, Any]:
+        """Store a CSV snapshot (publisher role); the answer names it by its SHA-256, and
+        sending the same bytes again answers the stored one."""
+        files = {"content": ("dataset.csv", content, "text/csv")}
+        data = {"description": description} | ({"model": model} if model is not None else {})
+        return dict(self._call("POST", "/v1/datasets", files=files, data=data))
+
+    def datasets(self, *, model: str | None = None) -> list[dict[str, Any]]:
+        """Stored snapshots, newest first (the first page), optionally those of one model."""
+        params = {"model": model} if model is not None else {}
+        return list(self._call("GET", "/v1/datasets", params=params))
+
+    def dataset_content(self, sha256: str) -> bytes:
+        return bytes(self._call("GET", f"/v1/datasets/{sha256}/content"))
+
     def decide(self, model: str, version: int, decision: str, reason: str) -> dict[str, Any]:
         body = {"decision": decision, "reason": reason}
         path = f"/v1/models/{model}/versions/{version}/approvals"

@@ -12,6 +12,7 @@ from services.gateway.adapters.job_store import ThreadedJobStore
 from services.gateway.adapters.publisher import BackgroundPublisher
 from services.gateway.adapters.registry import RegistryCatalog
 from services.gateway.service_layer.errors import RateLimited, Unauthorized, Unavailable
+from services.gateway.service_layer.feedback import FeedbackIntake
 from services.gateway.service_layer.handlers import PredictionGateway
 from services.gateway.service_layer.ports import RateLimits
 from services.gateway.settings import GatewaySettings
@@ -31,6 +32,7 @@ class Container:
 
     settings: GatewaySettings
     gateway: PredictionGateway
+    feedback: FeedbackIntake
     authenticator: RegistryAuthenticator
     catalog: RegistryCatalog
     limiter: RateLimits

@@ -15,17 +15,18 @@ from services.gateway.entrypoints.dependencies import CallerDep, ContainerDep
 from services.gateway.entrypoints.views import (
     ErrorBody,
     FeedbackAccepted,
+    FeedbackBody,
     JobAccepted,
     PredictBody,
 )
 from services.gateway.service_layer.errors import InvalidInput
+from services.gateway.service_layer.feedback import SendFeedback
 from services.gateway.service_layer.handlers import SubmitPrediction
-from shared.contracts import Feedback
 from shared.contracts.base import RequestId, new_id
 from shared.jobstore.views import JobView
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 429, 503)
 }
 router = APIRouter(prefix="/v1", responses=ERRORS)
 _request_id = TypeAdapter(RequestId)
@@ -94,9 +95,26 @@ async def get_job(request_id: str, caller: CallerDep, container: ContainerDep) -
 
 @router.post("/feedback", status_code=status.HTTP_202_ACCEPTED, tags=["feedback"])
 async def send_feedback(
-    feedback: Feedback, _caller: CallerDep, container: ContainerDep
+    body: FeedbackBody, caller: CallerDep, container: ContainerDep
 ) -> FeedbackAccepted:
-    """Exactly one of an explicit label, a rating or an implicit signal about a prediction;
-    published to `feedback`. `feedback_id` is the idempotency key downstream."""
-    await container.gateway.submit_feedback(feedback)
-    return FeedbackAccepted(feedback_id=feedback.feedback_id, request_id=feedback.request_id)
+    """Exactly one of an explicit label, a rating or an implicit signal about a job, sent
+    by the key that submitted it or by a reviewer (403 otherwise, 404 for an unknown job);
+    published to `feedback` with the key's name as its source. Once the job has its
+    answer, a label must be one of the classifier's classes, or a number for a regressor.
+    `feedback_id` is the idempotency key downstream."""
+    feedback = await container.feedback.submit(
+        SendFeedback(
+            request_id=body.request_id,
+            label=body.label,
+            rating=body.rating,
+            signal=body.signal,
+            feedback_id=body.feedback_id,
+        ),
+        caller,
+    )
+    return FeedbackAccepted(
+        feedback_id=feedback.feedback_id,
+        request_id=feedback.request_id,
+        source=feedback.source,
+        authority=feedback.authority,
+    )

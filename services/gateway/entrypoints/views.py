@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts import Callback
-from shared.contracts.base import FeatureValue, RequestId, VersionNumber
+from shared.contracts.base import FeatureValue, Label, RequestId, VersionNumber
+from shared.contracts.feedback import ImplicitSignal, Rating
 from shared.jobstore.views import JobStatus
 
 
@@ -45,9 +46,52 @@ class JobAccepted(BaseModel):
     status_url: str
 
 
+_SET_BY_THE_GATEWAY = ("source", "authority")
+
+
+class FeedbackBody(BaseModel):
+    """Feedback as a caller posts it: exactly one of an explicit label, a rating or an
+    implicit signal. Its source is the caller's API key, never a field of the body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: RequestId = Field(description="The job the feedback is about.")
+    feedback_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, description="Idempotency key downstream; a new one when omitted."
+    )
+    label: Label | None = Field(
+        default=None, description="The true answer: one of a classifier's classes, or a number."
+    )
+    rating: Rating | None = None
+    signal: ImplicitSignal | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_source_in_the_body(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            sent = [name for name in _SET_BY_THE_GATEWAY if name in data]
+            if sent:
+                raise ValueError(
+                    f"{' and '.join(sent)} may not be sent: the source comes from the API key "
+                    "(its name), and the authority from its role"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Self:
+        given = [name for name in ("label", "rating", "signal") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"feedback needs exactly one of label, rating, signal; got {given or 'none'}"
+            )
+        return self
+
+
 class FeedbackAccepted(BaseModel):
     feedback_id: str
     request_id: str
+    source: str = Field(description="The API key name the feedback was published under.")
+    authority: str = Field(description="reviewer for a reviewer's key (or above), else user.")
     status: str = "accepted"
 
 

@@ -18,6 +18,11 @@ class Unauthorized(GatewayError):
         super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 
+class Forbidden(GatewayError):
+    status_code = 403
+    code = "forbidden"
+
+
 class RateLimited(GatewayError):
     status_code = 429
     code = "rate_limited"

@@ -1,4 +1,4 @@
-"""The gateway's use cases: submit a prediction job, send feedback, look a job up."""
+"""The gateway's prediction use cases: submit a prediction job, look a job up."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ from services.gateway.service_layer.errors import (
 )
 from services.gateway.service_layer.ports import JobRepository, MessagePublisher, ModelCatalog
 from shared.clients.authentication import Caller
-from shared.contracts import Callback, Feedback, PredictionRequest
+from shared.contracts import Callback, PredictionRequest
 from shared.contracts.base import FeatureValue, utc_now
 from shared.jobstore.views import JobView
-from shared.topics import FEEDBACK, REQUESTS
+from shared.topics import REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -129,16 +129,6 @@ class PredictionGateway:
                 details=[problem.model_dump() for problem in problems],
             )
         return version
-
-    async def submit_feedback(self, feedback: Feedback) -> None:
-        """Publish feedback as given; the feedback service joins it to its prediction."""
-        try:
-            await self._publisher.publish(FEEDBACK, feedback, key=feedback.request_id)
-        except GatewayError:
-            raise
-        except Exception as error:
-            log.exception("publishing feedback failed", extra={"request_id": feedback.request_id})
-            raise Unavailable("the feedback could not be queued (Kafka unavailable)") from error
 
     async def job(self, request_id: str, caller: Caller) -> JobView:
         """The job, if this caller may see it; another key's job looks like no job at all."""

@@ -46,6 +46,8 @@ class RegisteredModel(SQLModel, table=True):
     description: str = Field(default="", max_length=2000)
     policy: dict[str, Any] = _json(dict)
     routing: dict[str, Any] = _json(dict)
+    feedback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    """The feedback policy; None is the default policy."""
     created_by: str = Field(max_length=128)
     created_at: datetime = _timestamp(nullable=False)
 
@@ -58,6 +60,11 @@ class Dataset(SQLModel, table=True):
     size_bytes: int
     row_count: int
     columns: list[str] = _json(list)
+    model: str | None = Field(default=None, max_length=128, index=True)
+    """The model the data was taken for, if any (its first registration says)."""
+    description: str = Field(default="", max_length=2000, sa_column_kwargs={"server_default": ""})
+    created_by: str | None = Field(default=None, max_length=128)
+    """The key that first stored it (unknown for snapshots stored before this was kept)."""
     created_at: datetime = _timestamp(nullable=False)
 
 

@@ -30,7 +30,14 @@ from services.registry.entrypoints.views import (
     VersionPublic,
     WebhookSecretIssued,
 )
-from services.registry.service_layer import access, audit, deployments, models, versions
+from services.registry.service_layer import (
+    access,
+    audit,
+    datasets,
+    deployments,
+    models,
+    versions,
+)
 from services.registry.service_layer.context import get_model as get_registered_model
 from services.registry.service_layer.errors import InvalidInput
 from shared.kafka.codec import describe_validation_error
@@ -115,7 +122,7 @@ def whoami(actor: ActorDep) -> dict[str, str]:
 
 @router.post("/models", status_code=status.HTTP_201_CREATED, tags=["models"])
 def create_model(body: models.ModelCreate, actor: ActorDep, session: SessionDep) -> ModelPublic:
-    """Register a model name, its task and its promotion policy."""
+    """Register a model name, its task, its promotion policy and its feedback policy."""
     return ModelPublic.of(models.create_model(session, actor, body))
 
 
@@ -135,7 +142,7 @@ def get_model(name: str, _actor: ReaderDep, session: SessionDep) -> ModelPublic:
 def update_model(
     name: str, body: models.ModelUpdate, actor: ActorDep, session: SessionDep
 ) -> ModelPublic:
-    """Change the description, routing options or (approver) the promotion policy.
+    """Change the description, routing options or (approver) the promotion or feedback policy.
 
     Routing options are checked (a cascade's small version must exist and be allowed to
     serve); under an approval policy only an approver changes them.
@@ -244,9 +251,56 @@ def decide_approval(
     return ApprovalPublic.of(versions.decide_approval(session, actor, name, number, body))
 
 
+@router.post(
+    "/datasets",
+    status_code=status.HTTP_201_CREATED,
+    tags=["datasets"],
+    responses={200: {"model": DatasetPublic, "description": "The same content was stored."}},
+)
+async def register_dataset(
+    content: Annotated[UploadFile, Form(description="The snapshot as CSV with a header.")],
+    actor: ActorDep,
+    session: SessionDep,
+    container: ContainerDep,
+    response: Response,
+    model: Annotated[
+        str | None, Form(description="The registered model the data was taken for.")
+    ] = None,
+    description: Annotated[
+        str, Form(max_length=datasets.MAX_DESCRIPTION, description="How it was made; audited.")
+    ] = "",
+) -> DatasetPublic:
+    """Store a dataset snapshot (publisher role), checked like a version's training data and
+    named by its SHA-256: 201 when new, 200 when the same bytes were already stored (their
+    first description is kept)."""
+    data = await content.read()
+    provenance = datasets.Provenance(model=model or None, description=description)
+
+    def register() -> DatasetPublic:
+        stored = datasets.register_dataset(session, container.store, actor, data, provenance)
+        if not stored.created:
+            response.status_code = status.HTTP_200_OK
+        return DatasetPublic.of(stored.row)
+
+    return await asyncio.to_thread(register)
+
+
+@router.get("/datasets", tags=["datasets"])
+def list_datasets(
+    _actor: ReaderDep,
+    session: SessionDep,
+    model: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[DatasetPublic]:
+    """Stored snapshots, newest first; `model` keeps those taken for one model."""
+    rows = datasets.list_datasets(session, model=model, limit=limit, offset=offset)
+    return [DatasetPublic.of(row) for row in rows]
+
+
 @router.get("/datasets/{sha256}", tags=["datasets"])
 def get_dataset(sha256: str, _actor: ReaderDep, session: SessionDep) -> DatasetPublic:
-    return DatasetPublic.of(versions.get_dataset(session, sha256))
+    return DatasetPublic.of(datasets.get_dataset(session, sha256))
 
 
 @router.get(
@@ -259,7 +313,7 @@ def download_dataset(
     sha256: str, _actor: ReaderDep, session: SessionDep, container: ContainerDep
 ) -> Response:
     """The stored training-data snapshot, hash-checked."""
-    dataset = versions.get_dataset(session, sha256)
+    dataset = datasets.get_dataset(session, sha256)
     data = versions.read_blob(container.store, dataset.sha256)
     return Response(data, media_type="text/csv", headers={"ETag": f'"{dataset.sha256}"'})
 

@@ -17,6 +17,7 @@ from services.registry.adapters.tables import (
     ModelVersion,
     RegisteredModel,
 )
+from shared.feedback_policy import FeedbackPolicy
 from shared.roles import Role
 
 
@@ -83,6 +84,9 @@ class ModelPublic(BaseModel):
     description: str
     policy: dict[str, Any]
     routing: dict[str, Any]
+    feedback: FeedbackPolicy = Field(
+        description="How feedback becomes labels and what is reviewed (the default if unset)."
+    )
     created_by: str
     created_at: datetime
 
@@ -94,6 +98,7 @@ class ModelPublic(BaseModel):
             description=row.description,
             policy=row.policy,
             routing=row.routing,
+            feedback=FeedbackPolicy.model_validate(row.feedback or {}),
             created_by=row.created_by,
             created_at=as_utc(row.created_at),
         )
@@ -121,6 +126,9 @@ class DatasetPublic(BaseModel):
     row_count: int
     columns: list[str]
     content_url: str
+    model: str | None = Field(description="The model the data was taken for, if any.")
+    description: str
+    created_by: str | None = Field(description="The key that first stored it, if known.")
     created_at: datetime
 
     @classmethod
@@ -131,6 +139,9 @@ class DatasetPublic(BaseModel):
             row_count=row.row_count,
             columns=row.columns,
             content_url=f"/v1/datasets/{row.sha256}/content",
+            model=row.model,
+            description=row.description,
+            created_by=row.created_by,
             created_at=as_utc(row.created_at),
         )
 

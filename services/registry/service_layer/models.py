@@ -10,6 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from services.registry.adapters.tables import Deployment, ModelVersion, RegisteredModel
+from services.registry.domain.feedback import (
+    feedback_policy_problem,
+    role_for_new_feedback_policy,
+)
 from services.registry.domain.policy import (
     PromotionPolicy,
     decide_promotion,
@@ -20,6 +24,7 @@ from services.registry.service_layer.context import Actor, get_model, record_cha
 from services.registry.service_layer.errors import Conflict, Forbidden, InvalidInput
 from shared.contracts import ModelEvent
 from shared.contracts.base import ModelName
+from shared.feedback_policy import FeedbackPolicy
 from shared.roles import Role
 from shared.routing_options import RoutingOptions
 
@@ -42,6 +47,11 @@ class ModelCreate(BaseModel):
         default_factory=RoutingOptions,
         description="Serving options the inference workers read (no cascade before versions).",
     )
+    feedback: FeedbackPolicy | None = Field(
+        default=None,
+        description="How feedback becomes labels and what is reviewed (default if omitted); "
+        "letting unreviewed weak signals train needs the approver role.",
+    )
 
 
 class ModelUpdate(BaseModel):
@@ -52,12 +62,21 @@ class ModelUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
     policy: PromotionPolicy | None = None
     routing: RoutingOptions | None = None
+    feedback: FeedbackPolicy | None = Field(
+        default=None, description="A new feedback policy (approver role)."
+    )
     reason: str = Field(default="", max_length=2000)
 
 
 def create_model(session: Session, actor: Actor, request: ModelCreate) -> RegisteredModel:
     actor.require(Role.PUBLISHER, "registering a model")
     actor.require(role_for_new_policy(request.policy), "registering a model with auto-promote")
+    if request.feedback is not None:
+        actor.require(
+            role_for_new_feedback_policy(request.feedback),
+            "registering a model whose feedback policy trains on unreviewed weak signals",
+        )
+        _check_feedback(request.feedback, request.task)
     if request.routing.cascade is not None:
         raise InvalidInput(
             "routing.cascade names a small version, and a new model has no versions yet; "
@@ -69,6 +88,7 @@ def create_model(session: Session, actor: Actor, request: ModelCreate) -> Regist
         description=request.description,
         policy=request.policy.model_dump(),
         routing=_stored(request.routing),
+        feedback=request.feedback.model_dump() if request.feedback is not None else None,
         created_by=actor.name,
     )
     session.add(model)
@@ -84,7 +104,7 @@ def create_model(session: Session, actor: Actor, request: ModelCreate) -> Regist
         actor,
         action="model.registered",
         model=model.name,
-        details={"task": model.task, "policy": model.policy},
+        details={"task": model.task, "policy": model.policy, "feedback": model.feedback},
         event=ModelEvent(event_type="model.registered", model=model.name, actor=actor.name),
     )
     session.commit()
@@ -107,6 +127,9 @@ def update_model(session: Session, actor: Actor, name: str, update: ModelUpdate)
                 "changing the routing of a model whose promotion policy needs approval",
             )
         _check_routing(session, model, update.routing, policy=after)
+    if update.feedback is not None:
+        actor.require(Role.APPROVER, "changing a model's feedback policy")
+        _check_feedback(update.feedback, model.task)
     changes: dict[str, Any] = {}
     if update.description is not None:
         model.description = update.description
@@ -117,6 +140,9 @@ def update_model(session: Session, actor: Actor, name: str, update: ModelUpdate)
     if update.routing is not None:
         changes["routing"] = {"from": model.routing, "to": _stored(update.routing)}
         model.routing = _stored(update.routing)
+    if update.feedback is not None:
+        changes["feedback"] = {"from": model.feedback, "to": update.feedback.model_dump()}
+        model.feedback = update.feedback.model_dump()
     session.add(model)
     record_change(
         session,
@@ -132,6 +158,12 @@ def update_model(session: Session, actor: Actor, name: str, update: ModelUpdate)
     session.commit()
     session.refresh(model)
     return model
+
+
+def _check_feedback(policy: FeedbackPolicy, task: str) -> None:
+    problem = feedback_policy_problem(policy, task)
+    if problem is not None:
+        raise InvalidInput(problem)
 
 
 def _stored(routing: RoutingOptions) -> dict[str, Any]:

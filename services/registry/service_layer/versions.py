@@ -13,6 +13,7 @@ from services.registry.adapters.api_keys import find_key_by_name
 from services.registry.adapters.blob_store import BlobIntegrityError, BlobStore
 from services.registry.adapters.tables import Approval, Dataset, ModelVersion, RegisteredModel
 from services.registry.service_layer.context import Actor, get_model, record_change
+from services.registry.service_layer.datasets import Provenance, stored_dataset
 from services.registry.service_layer.errors import (
     Conflict,
     Forbidden,
@@ -106,9 +107,14 @@ def register_version(
     profile = build_profile(data, signature)
 
     stored_artifact = store.put(artifact)
-    dataset_row = _dataset_row(
-        session, store, dataset, row_count=data.row_count, columns=list(data.columns)
-    )
+    dataset_row = stored_dataset(
+        session,
+        store,
+        dataset,
+        data,
+        provenance=Provenance(model=model.name),
+        actor=actor,
+    ).row
     assert model.id is not None and dataset_row.id is not None
     latest = session.exec(
         select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
@@ -168,20 +174,6 @@ def _task(model: RegisteredModel) -> Task:
     return "classification" if model.task == "classification" else "regression"
 
 
-def _dataset_row(
-    session: Session, store: BlobStore, dataset: bytes, *, row_count: int, columns: list[str]
-) -> Dataset:
-    """The dataset's row, created on first sight: identical data is stored once."""
-    sha256 = store.put(dataset)
-    existing = session.exec(select(Dataset).where(Dataset.sha256 == sha256)).first()
-    if existing is not None:
-        return existing
-    row = Dataset(sha256=sha256, size_bytes=len(dataset), row_count=row_count, columns=columns)
-    session.add(row)
-    session.flush()
-    return row
-
-
 def _get_version_row(session: Session, model: RegisteredModel, version: int) -> ModelVersion:
     row = session.exec(
         select(ModelVersion).where(
@@ -227,13 +219,6 @@ def read_blob(store: BlobStore, sha256: str) -> bytes:
         return store.get(sha256)
     except BlobIntegrityError as error:
         raise IntegrityFailure(str(error)) from None
-
-
-def get_dataset(session: Session, sha256: str) -> Dataset:
-    dataset = session.exec(select(Dataset).where(Dataset.sha256 == sha256)).first()
-    if dataset is None:
-        raise NotFound(f"no dataset with SHA-256 {sha256}")
-    return dataset
 
 
 def decide_approval(

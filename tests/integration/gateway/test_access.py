@@ -73,7 +73,7 @@ def test_any_role_may_predict_read_jobs_and_send_feedback(
         "POST",
         "/v1/feedback",
         role=role,
-        json={"request_id": request_id, "rating": "up", "source": "tests"},
+        json={"request_id": request_id, "rating": "up"},
     )
 
     assert (predicted.status_code, job.status_code, feedback.status_code) == (202, 200, 202)

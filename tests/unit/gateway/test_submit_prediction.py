@@ -19,12 +19,12 @@ from services.gateway.service_layer.errors import (
 )
 from services.gateway.service_layer.handlers import PredictionGateway, SubmitPrediction
 from shared.clients.authentication import Caller
-from shared.contracts import DeploymentState, Feedback, PredictionRequest, WireModel
+from shared.contracts import DeploymentState, PredictionRequest, WireModel
 from shared.contracts.base import FeatureValue
 from shared.jobstore.tables import Job
 from shared.jobstore.views import JobView
 from shared.signature import FeatureSpec, InputSignature
-from shared.topics import FEEDBACK, REQUESTS, TopicSpec
+from shared.topics import REQUESTS, TopicSpec
 
 SIGNATURE_V1 = InputSignature(
     features=[
@@ -206,15 +206,6 @@ async def test_a_failed_publish_forgets_the_job_so_a_retry_publishes(parts: Part
 
     assert not accepted.replayed
     assert len(publisher.sent) == 1
-
-
-async def test_feedback_is_published_keyed_by_request_id(parts: Parts) -> None:
-    gateway, _, _, publisher = parts
-    feedback = Feedback(request_id="r1", rating="up", source="app")
-
-    await gateway.submit_feedback(feedback)
-
-    assert publisher.sent == [(FEEDBACK.name, feedback, "r1")]
 
 
 async def test_an_unknown_job_is_reported(parts: Parts) -> None:
