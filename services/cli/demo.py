@@ -104,7 +104,14 @@ async def _model_events(settings: ModelbusSettings, topic: str, since_ms: int) -
     return lines
 
 
-def run_demo(registry_url: str, gateway_url: str, *, http_count: int, kafka_count: int) -> None:
+def run_demo(
+    registry_url: str,
+    gateway_url: str,
+    *,
+    http_count: int,
+    kafka_count: int,
+    feedback_url: str = "http://127.0.0.1:8005",
+) -> None:
     """Register two versions, approve, promote, canary, promote, roll back; show the trail."""
     settings = ModelbusSettings()
     started_ms = int(time.time() * 1000)
@@ -193,5 +200,7 @@ def run_demo(registry_url: str, gateway_url: str, *, http_count: int, kafka_coun
             ],
             http_count=http_count,
             kafka_count=kafka_count,
+            feedback_url=feedback_url,
+            reader_key=_stack_secret("MODELBUS_ADMIN_API_KEY", "admin-key"),
         )
     )

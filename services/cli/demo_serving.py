@@ -15,6 +15,7 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sklearn.datasets import load_iris
 
+from services.cli.demo_feedback import report_quality, send_feedback
 from services.cli.output import say
 from services.delivery.receiver import create_receiver_app
 from shared.contracts import Prediction, PredictionRequest
@@ -36,6 +37,8 @@ class Tally:
     errors: dict[str, str] = field(default_factory=dict)
     variants: dict[str, int] = field(default_factory=dict)
     rejected_by_gateway: list[str] = field(default_factory=list)
+    truth: dict[str, str] = field(default_factory=dict)
+    """The true species of each valid request, for the feedback the demo sends."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -66,10 +69,15 @@ def _start_receiver(secrets: list[str], tally: Tally) -> tuple[uvicorn.Server, i
     return server, port, app.state.stats
 
 
-def _inputs(rng: np.random.Generator) -> dict[str, float]:
-    data = load_iris().data
-    row = data[rng.integers(len(data))]
-    return {name: round(float(value), 2) for name, value in zip(FEATURES, row, strict=True)}
+IRIS = load_iris()
+
+
+def _inputs(rng: np.random.Generator) -> tuple[dict[str, float], str]:
+    """A row of the iris data, and its true species."""
+    index = rng.integers(len(IRIS.data))
+    row = IRIS.data[index]
+    inputs = {name: round(float(value), 2) for name, value in zip(FEATURES, row, strict=True)}
+    return inputs, str(IRIS.target_names[IRIS.target[index]])
 
 
 async def _watch_predictions(
@@ -119,12 +127,14 @@ async def _send_through_gateway(
 
         async def one(index: int) -> None:
             request_id = f"demo-http-{uuid.uuid4().hex[:12]}"
-            body = {"request_id": request_id, "inputs": _inputs(rng), "callback": {"url": callback}}
+            inputs, tally.truth[request_id] = _inputs(rng)
+            body = {"request_id": request_id, "inputs": inputs, "callback": {"url": callback}}
             async with semaphore:
                 tally.sent_at[request_id] = time.time()
                 response = await client.post("/v1/models/iris/predict", json=body)
             if response.status_code != 202:
                 tally.sent_at.pop(request_id, None)
+                tally.truth.pop(request_id, None)
                 tally.rejected_by_gateway.append(f"{response.status_code} {response.text[:120]}")
 
         await asyncio.gather(*(one(index) for index in range(count)))
@@ -151,8 +161,9 @@ async def _send_to_kafka(
     try:
         pending = []
         for index in range(count):
-            inputs = _inputs(rng)
-            if index % 500 == 499:
+            inputs, species = _inputs(rng)
+            invalid = index % 500 == 499
+            if invalid:
                 inputs["petal_width"] = 99.0  # far outside the training range: an error answer
             request = PredictionRequest(
                 request_id=f"demo-kafka-{uuid.uuid4().hex[:12]}",
@@ -165,6 +176,8 @@ async def _send_to_kafka(
                 REQUESTS, request, key=request.partition_key, source="/demo", topic=topic
             )
             tally.sent_at[request.request_id] = time.time()
+            if not invalid:
+                tally.truth[request.request_id] = species
             pending.append(
                 await producer.send(
                     record.topic, record.value, key=record.key, headers=record.headers
@@ -184,6 +197,8 @@ async def run_serving(
     webhook_secrets: list[str],
     http_count: int,
     kafka_count: int,
+    feedback_url: str,
+    reader_key: str,
 ) -> None:
     settings = ModelbusSettings()
     tally = Tally()
@@ -248,3 +263,5 @@ async def run_serving(
     if any(missing):
         raise SystemExit(f"demo incomplete: {missing[0]} unanswered, {missing[1]} undelivered")
     say("  every request answered and delivered")
+    labelled = await send_feedback(settings, gateway_url, gateway_key, tally.truth)
+    await report_quality(feedback_url, reader_key, expected=labelled, since=started)

@@ -302,11 +302,20 @@ def demo(
     gateway_url: Annotated[str, typer.Option(help="Gateway base URL.")] = "http://127.0.0.1:8080",
     http_requests: Annotated[int, typer.Option(help="Requests sent through the gateway.")] = 500,
     kafka_requests: Annotated[int, typer.Option(help="Requests published to Kafka.")] = 2500,
+    feedback_url: Annotated[
+        str, typer.Option(help="Feedback service base URL.")
+    ] = "http://127.0.0.1:8005",
 ) -> None:
     """Run the end-to-end scenario against the local stack (start it with `make up`)."""
     from services.cli.demo import run_demo
 
-    run_demo(registry_url, gateway_url, http_count=http_requests, kafka_count=kafka_requests)
+    run_demo(
+        registry_url,
+        gateway_url,
+        http_count=http_requests,
+        kafka_count=kafka_requests,
+        feedback_url=feedback_url,
+    )
 
 
 if __name__ == "__main__":
