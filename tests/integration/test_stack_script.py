@@ -55,7 +55,7 @@ class Stack:
 
 @pytest.fixture
 def stack(kafka_broker: KafkaBroker, topic_prefix: str, tmp_path: Path) -> Iterator[Stack]:
-    registry, gateway, delivery, inference = (str(port) for port in free_ports(4))
+    registry, gateway, delivery, inference, feedback = (str(port) for port in free_ports(5))
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("MODELBUS_")}
     run_dir = tmp_path / "stack"
     env = inherited | {
@@ -66,6 +66,7 @@ def stack(kafka_broker: KafkaBroker, topic_prefix: str, tmp_path: Path) -> Itera
         "MODELBUS_GATEWAY_PORT": gateway,
         "MODELBUS_DELIVERY_HEALTH_PORT": delivery,
         "MODELBUS_WORKER_PORT": inference,
+        "MODELBUS_FEEDBACK_HEALTH_PORT": feedback,
         "MODELBUS_HEALTH_TIMEOUT": "120",
     }
     stack = Stack(env, run_dir)
@@ -102,7 +103,10 @@ def point_pid_file_at(stack: Stack, service: str, pid: int) -> None:
 def test_up_restarts_services_whose_pid_is_dead_reused_or_a_zombie(stack: Stack) -> None:
     started = stack.run("up")
     assert started.returncode == 0, started.stdout + started.stderr
-    first = {name: stack.pid(name) for name in ("registry", "gateway", "inference", "delivery")}
+    first = {
+        name: stack.pid(name)
+        for name in ("registry", "gateway", "inference", "delivery", "feedback")
+    }
 
     # gateway: killed, and its pid now belongs to an unrelated live program.
     kill_and_wait(first["gateway"])
@@ -138,6 +142,7 @@ def test_up_restarts_services_whose_pid_is_dead_reused_or_a_zombie(stack: Stack)
         assert stack.health(env["MODELBUS_GATEWAY_PORT"], "/readyz") == 200
         assert stack.health(env["MODELBUS_DELIVERY_HEALTH_PORT"], "/readyz") == 200
         assert stack.health(env["MODELBUS_WORKER_PORT"], "/healthz") == 200
+        assert stack.health(env["MODELBUS_FEEDBACK_HEALTH_PORT"], "/readyz") == 200
         assert stack.run("status").returncode == 0
 
         stack.run("down", timeout=120)
