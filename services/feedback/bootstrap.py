@@ -56,6 +56,7 @@ class FeedbackService:
         self.meter = LiveQualityMeter(self.store, clock=time.time)
         self.latest_quality: list[VariantQuality] = []
         self._auth_http: httpx.AsyncClient | None = None
+        self.policies: PolicySource = DefaultPolicies()
         self.topics = TopicNames(settings.topic)
         self._registry_http: httpx.Client | None = None
         self._publisher: Publisher | None = None
@@ -98,7 +99,8 @@ class FeedbackService:
         )
         self._publisher = publisher
         await publisher.start()
-        joiner = Joiner(self.store, self._policies())
+        self.policies = self._policies()
+        joiner = Joiner(self.store, self.policies)
         consumer = GroupConsumer(
             ConsumerConfig(
                 bootstrap=settings.kafka_bootstrap,
@@ -158,6 +160,8 @@ class FeedbackService:
             run=self.store_thread.run,
             default_window_seconds=settings.quality_window_seconds,
             lease_seconds=settings.review_lease_seconds,
+            registry_url=settings.registry_url,
+            policies=self.policies,
         )
 
     async def _publish_quality(self) -> None:

@@ -86,6 +86,7 @@ LABELS = sa.Table(
     sa.Column("conflicting", sa.Boolean, nullable=False),
     sa.Column("predicted_at", sa.Float, nullable=False),
     sa.Column("labelled_at", sa.Float, nullable=False),
+    sa.Column("inputs", sa.Text, nullable=True),
     sa.Index("ix_feedback_labels_model_predicted_at", "model", "predicted_at"),
 )
 """The standing label of each (request, variant): the labelled examples retraining

@@ -19,6 +19,7 @@ from services.feedback.adapters import review_store
 from services.feedback.adapters.store import FeedbackStore
 from services.feedback.domain.judging import Task, refusal
 from services.feedback.domain.quality import VariantQuality
+from services.feedback.service_layer.join import PolicySource
 from services.feedback.service_layer.quality import LiveQualityMeter
 from shared.clients.authentication import (
     Caller,
@@ -78,6 +79,8 @@ class ApiContext:
     run: RunInThread
     default_window_seconds: float
     lease_seconds: float
+    registry_url: str
+    policies: PolicySource
     clock: Any = time.time
 
 
@@ -89,17 +92,23 @@ def _context(request: Request) -> ApiContext:
 ContextDep = Annotated[ApiContext, Depends(_context)]
 
 
-async def _caller(
-    context: ContextDep,
+def _api_key(
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
-) -> Caller:
+) -> str:
     key = x_api_key
     if key is None and authorization is not None:
         scheme, _, credentials = authorization.partition(" ")
         key = credentials.strip() if scheme.lower() == "bearer" else None
     if not key:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    return key
+
+
+ApiKeyDep = Annotated[str, Depends(_api_key)]
+
+
+async def _caller(context: ContextDep, key: ApiKeyDep) -> Caller:
     try:
         return await context.authenticator.authenticate(key)
     except UnknownKey as unknown:
@@ -111,7 +120,7 @@ async def _caller(
 CallerDep = Annotated[Caller, Depends(_caller)]
 
 
-def _require(caller: Caller, role: Role, doing: str) -> None:
+def require(caller: Caller, role: Role, doing: str) -> None:
     if not caller.has_role(role):
         raise Forbidden(
             f"{doing} needs the {role.value} role; key {caller.name!r} is {caller.role}"
@@ -190,7 +199,7 @@ async def live_quality(
 ) -> list[QualityView]:
     """Accuracy (Wilson 95% interval) or MAE, coverage, label delay, rating ratio and
     conflicts per model, version and variant, over predictions of the window."""
-    _require(caller, Role.READER, "reading live quality")
+    require(caller, Role.READER, "reading live quality")
     window = window_seconds or context.default_window_seconds
     figures = await context.run(context.meter.measure, window, model)
     return [QualityView.of(quality, window) for quality in figures]
@@ -207,7 +216,7 @@ async def review_items(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ReviewItemView]:
     """Items of the queue, oldest first; `open` includes claims whose lease ran out."""
-    _require(caller, Role.REVIEWER, "reviewing")
+    require(caller, Role.REVIEWER, "reviewing")
 
     def read() -> list[review_store.ReviewItem]:
         with context.store.engine.connect() as connection:
@@ -221,7 +230,7 @@ async def review_items(
 @router.post("/review/items/{request_id}/claim", tags=["review"])
 async def claim_item(request_id: str, caller: CallerDep, context: ContextDep) -> ReviewItemView:
     """Take an item for `lease_seconds`; another reviewer gets 409 until it runs out."""
-    _require(caller, Role.REVIEWER, "reviewing")
+    require(caller, Role.REVIEWER, "reviewing")
 
     def claim() -> review_store.ReviewItem | None:
         with context.store.transaction() as connection:
@@ -248,7 +257,7 @@ async def label_item(
 ) -> ReviewItemView:
     """Label a claimed item: the label is published on `feedback` with the reviewer's
     authority, then the item is closed."""
-    _require(caller, Role.REVIEWER, "reviewing")
+    require(caller, Role.REVIEWER, "reviewing")
     _, task = await context.run(_held_item, context, request_id, caller)
     feedback = Feedback(
         request_id=request_id, label=body.label, source=caller.name, authority="reviewer"
@@ -265,7 +274,7 @@ async def label_item(
 @router.post("/review/items/{request_id}/skip", tags=["review"])
 async def skip_item(request_id: str, caller: CallerDep, context: ContextDep) -> ReviewItemView:
     """Close a claimed item without a label (the reviewer cannot tell)."""
-    _require(caller, Role.REVIEWER, "reviewing")
+    require(caller, Role.REVIEWER, "reviewing")
     await context.run(_held_item, context, request_id, caller)
     return ReviewItemView.of(
         await context.run(_decide, context, request_id, caller, review_store.SKIPPED, None)
@@ -306,6 +315,9 @@ def _decide(
 
 def install_api(app: FastAPI, context: ApiContext) -> None:
     """Mount the API on the service's health app."""
+    from services.feedback.entrypoints.export_routes import router as export_router
+
     app.state.feedback_api = context
     install_error_handlers(app, service="feedback")
     app.include_router(router)
+    app.include_router(export_router)

@@ -280,6 +280,7 @@ class _RequestJoin:
             "conflicting": resolution.conflicting,
             "predicted_at": answer.predicted_at,
             "labelled_at": labelled_at,
+            "inputs": dumps(dict(self.inputs)),
         }
         example = LabelledExample(
             label_id=f"{self.request_id}:{answer.variant}:{decided_by.feedback_id}",
