@@ -15,6 +15,7 @@ from services.feedback.adapters.kafka import (
     JoinProcess,
     TopicNames,
     feedback_dead_letter,
+    shrink_output,
 )
 from services.feedback.adapters.metrics import JoinMetrics, new_text, render_quality
 from services.feedback.adapters.policies import RegistryPolicies, RegistryUnavailable
@@ -113,6 +114,7 @@ class FeedbackService:
             ),
             JoinProcess(joiner, self.topics, run=self.store_thread.run, on_result=self._count),
             retryable=TRANSIENT,
+            shrink=shrink_output,
         )
         sweeper = Sweeper(
             self.store,

@@ -20,9 +20,16 @@ from services.feedback.adapters.store import dumps
 from services.feedback.domain.judging import epoch
 from services.feedback.domain.review import margin
 from services.feedback.service_layer.join import Batch, Joiner, JoinResult
-from shared.contracts import DeadLetter, Feedback, Prediction, PredictionRequest
+from shared.contracts import (
+    DeadLetter,
+    Feedback,
+    LabelledExample,
+    Prediction,
+    PredictionRequest,
+)
 from shared.contracts.predictions import ClassifierOutput
 from shared.kafka.codec import (
+    KEPT_DEAD_LETTER_VALUE_BYTES,
     OutgoingRecord,
     UndecodableMessage,
     dead_letter_for_record,
@@ -126,6 +133,32 @@ def _add_prediction(batch: Batch, prediction: Prediction, seen: set[tuple[str, i
                 "classes": dumps(classes) if classes is not None else None,
             }
         )
+
+
+def shrink_output(record: OutgoingRecord) -> OutgoingRecord | None:
+    """A stand-in for an output over Kafka's size limit: a label without its inputs (the
+    store keeps them for the dataset export), a dead letter with the value cut short."""
+    if record.topic.endswith(LABELS.name):
+        example = LabelledExample.model_validate_json(record.value)
+        return encode(
+            LABELS,
+            example.model_copy(update={"inputs": {}}),
+            key=example.request_id,
+            source=SOURCE,
+            topic=record.topic,
+        )
+    if record.topic.endswith(DEAD_LETTERS.name):
+        letter = DeadLetter.model_validate_json(record.value)
+        kept = (letter.value or "")[: KEPT_DEAD_LETTER_VALUE_BYTES // 3 * 4]
+        message = f"{letter.error_message[:1000]} (value truncated)"
+        return encode(
+            DEAD_LETTERS,
+            letter.model_copy(update={"value": kept, "error_message": message}),
+            key=letter.key,
+            source=SOURCE,
+            topic=record.topic,
+        )
+    return None
 
 
 def feedback_dead_letter(feedback: Feedback, *, topic: str, code: str, message: str) -> DeadLetter:

@@ -156,7 +156,11 @@ class FeedbackStore:
             )
         )
         connection.execute(
-            statement, [{f"b_{name}": value for name, value in row.items()} for row in updates]
+            statement,
+            [
+                {f"b_{name}": _bounded(name, value) for name, value in row.items()}
+                for row in updates
+            ],
         )
 
     def put_labels(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -321,6 +325,11 @@ class FeedbackStore:
             )
         )
         return removed
+
+
+def _bounded(name: str, value: Any) -> Any:
+    """The refusal reason fits its column, whatever a hostile label made of it."""
+    return value[:500] if name == "reason" and isinstance(value, str) else value
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:

@@ -132,9 +132,7 @@ class FeedbackHarness:
     async def dead_letters(self, expected: int, *, timeout: float = 60.0) -> list[DeadLetter]:
         """Dead letters until `expected` distinct feedback records were dead-lettered
         (a batch replayed after a broker hiccup dead-letters its refusals again)."""
-        return await self._read_until(
-            DEAD_LETTERS, lambda letter: letter_feedback(letter)["feedback_id"], expected, timeout
-        )
+        return await self._read_until(DEAD_LETTERS, _letter_key, expected, timeout)
 
     async def _read_until(
         self, spec: TopicSpec[M], key: Callable[[M], object], expected: int, timeout: float
@@ -159,6 +157,14 @@ class FeedbackHarness:
             await consumer.stop()
         seen = len({key(message) for message in messages})
         raise AssertionError(f"{spec.name}: {seen} of {expected} expected within {timeout:g} s")
+
+
+def _letter_key(letter: DeadLetter) -> str:
+    """The feedback id a dead letter carries; its message when the value was cut short."""
+    try:
+        return str(letter_feedback(letter)["feedback_id"])
+    except ValueError:
+        return letter.error_message
 
 
 def letter_feedback(letter: DeadLetter) -> dict[str, Any]:
