@@ -94,3 +94,31 @@ async def test_feedback_whose_prediction_never_comes_is_dead_lettered_as_unmatch
     assert letters[0].error_code == "unmatched"
     assert "no prediction" in letters[0].error_message
     assert letters[0].key == "ghost"
+
+
+async def test_duplicates_and_conflicts_follow_the_stated_rules(
+    feedback_factory: Callable[..., Any],
+) -> None:
+    async with feedback_factory() as harness:
+        await harness.served("r-1", "setosa")
+        # Within the user's word, the latest wins; a system's later word does not beat it.
+        await harness.send_feedback(
+            feedback("r-1", label="virginica", authority="user", seconds=10)
+        )
+        await harness.send_feedback(feedback("r-1", label="setosa", authority="user", seconds=20))
+        await harness.send_feedback(feedback("r-1", label="versicolor", seconds=30))
+        # A replayed feedback id counts once, even with another label.
+        await harness.served("r-2", "setosa")
+        await harness.send_feedback(feedback("r-2", label="setosa", feedback_id="once"))
+        await harness.send_feedback(feedback("r-2", label="virginica", feedback_id="once"))
+        # A weak signal does not override a label of the same authority given earlier.
+        await harness.served("r-3", "setosa")
+        await harness.send_feedback(feedback("r-3", label="setosa", authority="user", seconds=5))
+        await harness.send_feedback(feedback("r-3", signal="edited", authority="user"))
+
+        labels = latest_per_variant(await harness.labels(3))
+
+    first, second, third = (labels[(rid, "production")] for rid in ("r-1", "r-2", "r-3"))
+    assert (first.label, first.authority, first.conflicting) == ("setosa", "user", True)
+    assert (second.label, second.feedback_id, second.conflicting) == ("setosa", "once", False)
+    assert (third.label, third.strength, third.correct) == ("setosa", "label", True)
