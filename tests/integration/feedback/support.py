@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
 
+from services.feedback.adapters.tables import FEEDBACK as FEEDBACK_ROWS
 from services.feedback.bootstrap import FeedbackService
 from services.feedback.settings import FeedbackSettings
 from shared.contracts import (
@@ -122,6 +124,25 @@ class FeedbackHarness:
         await self.send_request(request(request_id, routing_key=options.get("routing_key")))
         await self.send_prediction(classified(request_id, label, **options))
 
+    async def joined(self, expected: int, *, timeout: float = 60.0) -> None:
+        """Wait until `expected` distinct feedback records are settled in the store (joined
+        or refused): from then on, the labels on `labels` are final."""
+
+        def settled() -> int:
+            with self.service.engine.connect() as connection:
+                return int(
+                    connection.execute(
+                        sa.select(sa.func.count()).where(
+                            FEEDBACK_ROWS.c.state.in_(("joined", "refused"))
+                        )
+                    ).scalar_one()
+                )
+
+        async def enough() -> bool:
+            return await asyncio.to_thread(settled) >= expected
+
+        await eventually(enough, timeout=timeout, what=f"{expected} feedback settled")
+
     async def labels(self, expected: int, *, timeout: float = 60.0) -> list[LabelledExample]:
         """Label records until `expected` distinct (request, variant) pairs were labelled:
         a pair is labelled again whenever its request is joined again, or replayed."""
@@ -148,11 +169,11 @@ class FeedbackHarness:
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=200)
+                batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
                     messages.extend(decode(spec, r.value, r.headers) for r in records)
-                if len({key(message) for message in messages}) >= expected:
-                    return messages
+                if not batch and len({key(message) for message in messages}) >= expected:
+                    return messages  # enough, and nothing more came for a while
         finally:
             await consumer.stop()
         seen = len({key(message) for message in messages})

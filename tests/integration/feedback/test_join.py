@@ -116,6 +116,7 @@ async def test_duplicates_and_conflicts_follow_the_stated_rules(
         await harness.send_feedback(feedback("r-3", label="setosa", authority="user", seconds=5))
         await harness.send_feedback(feedback("r-3", signal="edited", authority="user"))
 
+        await harness.joined(6)
         labels = latest_per_variant(await harness.labels(3))
 
     first, second, third = (labels[(rid, "production")] for rid in ("r-1", "r-2", "r-3"))

@@ -48,6 +48,7 @@ async def test_live_accuracy_matches_a_hand_computation_for_production_and_shado
         await harness.send_feedback(feedback("r-1", label="setosa", seconds=61, feedback_id="f-1"))
         await harness.send_feedback(feedback("r-10", rating="down", seconds=70))
 
+        await harness.joined(11)
         await harness.labels(20)
         async with harness.http(registry.keys["reader"]) as http:
             response = await http.get(
