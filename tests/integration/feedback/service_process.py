@@ -30,7 +30,6 @@ from shared.topics import TopicSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WORKER = "from services.feedback.entrypoints.worker import run; run()"
-STORED_TABLES = (REQUESTS, PREDICTIONS, FEEDBACK)
 RECORDS_READ = re.compile(r"^modelbus_feedback_records_read_total (\d+)", re.MULTILINE)
 
 
@@ -117,16 +116,26 @@ class FeedbackProcess:
 
     async def kill_when_stored(self, database_url: str, *, timeout: float = 20.0) -> None:
         """SIGKILL the moment the store commits the next batch's rows, before the process
-        can produce its labels and commit its offsets: the restart must replay that batch.
+        has produced its labels or committed its offsets: the restart must replay it.
 
-        A thread watches the store and sends the signal itself, a few milliseconds after
-        the commit; going through the event loop would leave the process time to commit."""
+        A watcher process of its own sends the signal: a thread of this busy process
+        could wait milliseconds for the interpreter, time enough for the labels to go."""
         process = self._require_running()
         await self.records_read()
-        killed = await asyncio.to_thread(
-            _kill_when_rows_grow, process.pid, database_url, time.monotonic() + timeout
+        watcher = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.integration.feedback.kill_on_commit",
+            str(process.pid),
+            database_url,
+            str(timeout),
+            cwd=REPO_ROOT,
+            stdout=asyncio.subprocess.PIPE,
         )
-        if not killed:
+        assert watcher.stdout is not None
+        armed = await watcher.stdout.readline()
+        assert armed == b"armed\n", f"the watcher did not start: {armed!r}"
+        if await watcher.wait() != 0:
             raise AssertionError(f"the store took no new rows in {timeout:.0f}s")
         await self._reap(process)
 
@@ -176,27 +185,6 @@ class FeedbackProcess:
                 raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
             await asyncio.sleep(0.01)
         return value
-
-
-def _kill_when_rows_grow(pid: int, database_url: str, deadline: float) -> bool:
-    engine = make_engine(database_url)
-    rows = sa.select(
-        *(sa.select(sa.func.count()).select_from(t).scalar_subquery() for t in STORED_TABLES)
-    )
-    try:
-        with engine.connect() as connection:
-            before = connection.execute(rows).one()
-            connection.rollback()  # each look sees the newest commit
-            while time.monotonic() < deadline:
-                now = connection.execute(rows).one()
-                connection.rollback()
-                if sum(now) > sum(before):
-                    os.kill(pid, signal.SIGKILL)
-                    return True
-                time.sleep(0.001)
-        return False
-    finally:
-        engine.dispose()
 
 
 # -- what Kafka holds ----------------------------------------------------------------------
