@@ -60,7 +60,8 @@ MOST_SECONDS_AFTER_PROGRESS = 0.3
 """Each kill falls at a random moment up to this long after the restarted process joined
 its first batch (mostly while it catches up on what came in while it was away): between
 batches, in a transaction, or with outputs unacknowledged. Every other kill then waits
-for the store's next commit and strikes before that batch's offsets are committed."""
+for the store's next commit and strikes a millisecond or two after it, which is mostly
+before that batch's labels are produced and its offsets committed."""
 
 
 @dataclass(frozen=True)
