@@ -110,6 +110,7 @@ class FeedbackService:
                 client_id=f"{settings.kafka_client_id}-feedback",
                 max_batch_records=settings.consume_max_records,
                 offset_reset=settings.consumer_offset_reset,
+                session_timeout_ms=settings.session_timeout_ms,
                 client_options=settings.kafka_security.client_options(),
             ),
             JoinProcess(joiner, self.topics, run=self.store_thread.run, on_result=self._count),

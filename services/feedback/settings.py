@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import ModelbusSettings
 
@@ -46,6 +46,11 @@ class FeedbackSettings(ModelbusSettings):
     consume_max_records: int = Field(default=2000, ge=1, le=20_000)
     """Most records joined in one batch (one transaction)."""
 
+    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    """How long the group waits for a silent member before its partitions move: after a
+    crash, the restarted process waits about this long for them. Brokers refuse less than
+    their group.min.session.timeout.ms (6 s by default)."""
+
     feedback_health_host: str = "127.0.0.1"
     """Interface of the health, metrics and HTTP API server."""
 
@@ -64,3 +69,9 @@ class FeedbackSettings(ModelbusSettings):
 
     review_lease_seconds: float = Field(default=900.0, gt=0, le=86_400)
     """How long a reviewer holds a claimed item before others may take it."""
+
+    @field_validator("registry_url", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        """MODELBUS_REGISTRY_URL= (empty) means no registry, as unset does."""
+        return None if isinstance(value, str) and not value.strip() else value

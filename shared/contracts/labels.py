@@ -25,9 +25,12 @@ LabelStrength = Literal["label", "weak"]
 class LabelledExample(WireModel):
     """A served input, what one serving variant predicted, and the label that stands.
 
-    A request's label is published again whenever the standing label changes (a reviewer
-    overrides a user, say) and after a replay; `label_id` names one state, so consumers
-    keep the newest record per (request_id, variant) and drop repeats by `label_id`.
+    A request's label is published again whenever a batch touches the request (new
+    feedback, a late shadow answer, a replay after a crash); `label_id` names one state.
+    Consumers keep one record per (request_id, variant): the one whose decider ranks
+    highest by (authority, strength "label" over "weak", labelled_at, feedback_id), which
+    is the standing label whatever order replicas published in, and drop repeats by
+    `label_id`.
     """
 
     label_id: str = Field(

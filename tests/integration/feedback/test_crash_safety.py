@@ -107,6 +107,7 @@ async def test_repeated_sigkills_mid_stream_lose_no_feedback_and_count_none_twic
             "consumer_group": f"{topic_prefix}feedback",
             "registry_url": "",
             "consume_max_records": str(BATCH_RECORDS),
+            "session_timeout_ms": "6000",  # the broker's least: a killed member leaves sooner
         },
         workdir=tmp_path,
     )
