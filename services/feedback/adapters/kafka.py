@@ -16,24 +16,27 @@ from typing import Any, TypeAlias
 
 from aiokafka import ConsumerRecord
 
+from services.feedback.adapters.join_records import (
+    ClassifierFields,
+    LabelEncoder,
+    PredictionFields,
+    RegressorFields,
+    RequestFields,
+    timestamp,
+)
 from services.feedback.adapters.store import dumps
 from services.feedback.domain.judging import epoch
 from services.feedback.domain.review import margin
 from services.feedback.service_layer.join import Batch, Joiner, JoinResult
-from shared.contracts import (
-    DeadLetter,
-    Feedback,
-    LabelledExample,
-    Prediction,
-    PredictionRequest,
-)
-from shared.contracts.predictions import ClassifierOutput
+from shared.contracts import DeadLetter, Feedback, LabelledExample
+from shared.contracts.base import utc_now
 from shared.kafka.codec import (
     KEPT_DEAD_LETTER_VALUE_BYTES,
     OutgoingRecord,
     UndecodableMessage,
     dead_letter_for_record,
     decode,
+    decode_as,
     encode,
 )
 from shared.signature import label_text
@@ -69,12 +72,13 @@ def read_batch(
     unreadable: list[DeadLetter] = []
     seen_versions: set[tuple[str, int]] = set()
     for record in records:
-        headers = list(record.headers or ())
+        headers = record.headers or ()
         try:
             if record.topic == topics.predictions:
-                _add_prediction(batch, decode(PREDICTIONS, record.value, headers), seen_versions)
+                fields = decode_as(PREDICTIONS, PredictionFields, record.value, headers)
+                _add_prediction(batch, fields, seen_versions)
             elif record.topic == topics.requests:
-                _add_request(batch, decode(REQUESTS, record.value, headers))
+                _add_request(batch, decode_as(REQUESTS, RequestFields, record.value, headers))
             elif record.topic == topics.feedback:
                 batch.feedback.append(decode(FEEDBACK, record.value, headers))
         except UndecodableMessage as error:
@@ -90,7 +94,7 @@ def read_batch(
     return batch, unreadable
 
 
-def _add_request(batch: Batch, request: PredictionRequest) -> None:
+def _add_request(batch: Batch, request: RequestFields) -> None:
     batch.requests.append(
         {
             "request_id": request.request_id,
@@ -101,12 +105,12 @@ def _add_request(batch: Batch, request: PredictionRequest) -> None:
     )
 
 
-def _add_prediction(batch: Batch, prediction: Prediction, seen: set[tuple[str, int]]) -> None:
-    output = prediction.output
+def _add_prediction(batch: Batch, prediction: PredictionFields, seen: set[tuple[str, int]]) -> None:
+    output = prediction.output if prediction.status == "ok" else None
     predicted: Any = None
-    if isinstance(output, ClassifierOutput):
+    if isinstance(output, ClassifierFields):
         predicted = label_text(output.label)
-    elif output is not None:
+    elif isinstance(output, RegressorFields):
         predicted = output.value
     batch.predictions.append(
         {
@@ -118,14 +122,14 @@ def _add_prediction(batch: Batch, prediction: Prediction, seen: set[tuple[str, i
             "predicted_at": epoch(prediction.created_at),
         }
     )
-    if isinstance(output, ClassifierOutput) and prediction.variant != "shadow":
+    if isinstance(output, ClassifierFields) and prediction.variant != "shadow":
         top_margin = margin(output.probabilities)
         if top_margin is not None:
             batch.margins[prediction.request_id] = top_margin
     version = (prediction.model, prediction.version)
     if output is not None and version not in seen:
         seen.add(version)
-        classes = list(output.probabilities) if isinstance(output, ClassifierOutput) else None
+        classes = list(output.probabilities) if isinstance(output, ClassifierFields) else None
         batch.versions.append(
             {
                 "model": prediction.model,
@@ -174,13 +178,25 @@ def feedback_dead_letter(feedback: Feedback, *, topic: str, code: str, message: 
 
 
 def result_records(
-    result: JoinResult, unreadable: list[DeadLetter], topics: TopicNames
+    result: JoinResult,
+    unreadable: list[DeadLetter],
+    topics: TopicNames,
+    labels: LabelEncoder,
 ) -> list[OutgoingRecord]:
     """What a batch publishes: its labels, and dead letters for what it refused."""
-
+    now = time.time()
+    published_at, header_time = timestamp(now), utc_now().isoformat().encode()
     outgoing = [
-        encode(LABELS, example, key=example.request_id, source=SOURCE, topic=topics.labels)
-        for example in result.labels
+        labels.encode(
+            document
+            | {
+                "predicted_at": timestamp(document["predicted_at"]),
+                "labelled_at": timestamp(document["labelled_at"]),
+                "published_at": published_at,
+            },
+            time=header_time,
+        )
+        for document in result.labels
     ]
     letters = unreadable + [
         feedback_dead_letter(
@@ -212,9 +228,10 @@ class JoinProcess:
         self._run = run
         self._on_result = on_result
         self._clock = clock
+        self._labels = LabelEncoder(topic=topics.labels, source=SOURCE)
 
     async def __call__(self, records: list[Record]) -> list[OutgoingRecord]:
         batch, unreadable = read_batch(records, self._topics, received_at=self._clock())
         result: JoinResult = await self._run(self._joiner.record, batch)
         self._on_result(result, len(records))
-        return result_records(result, unreadable, self._topics)
+        return result_records(result, unreadable, self._topics, self._labels)

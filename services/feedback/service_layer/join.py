@@ -10,7 +10,6 @@ pending; the sweeper dead-letters it once its wait runs out.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from services.feedback.adapters import review_store
-from services.feedback.adapters.store import FeedbackStore, StoredFeedback, dumps
+from services.feedback.adapters.store import FeedbackStore, StoredFeedback, dumps, loads
 from services.feedback.domain.judging import (
     SERVED_VARIANTS,
     Answer,
@@ -32,7 +31,7 @@ from services.feedback.domain.judging import (
 )
 from services.feedback.domain.resolution import Authority, LabelClaim, Resolution, resolve
 from services.feedback.domain.review import NEGATIVE_RATING, SHADOW_DISAGREEMENT, sampled
-from shared.contracts import Feedback, LabelledExample
+from shared.contracts import Feedback
 from shared.contracts.feedback import FeedbackAuthority
 from shared.feedback_policy import FeedbackPolicy
 
@@ -79,7 +78,8 @@ class Refusal:
 
 @dataclass
 class JoinResult:
-    labels: list[LabelledExample] = field(default_factory=list)
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    """The `labels` records' fields (`LabelledExample`), times as epoch seconds."""
     refused: list[Refusal] = field(default_factory=list)
     joined: int = 0
     """Feedback joined for the first time (a replay joins nothing again)."""
@@ -103,12 +103,21 @@ class Joiner:
             store.add_requests(connection, batch.requests)
             store.add_predictions(connection, batch.predictions)
             store.add_versions(connection, batch.versions)
-            store.add_feedback(
-                connection, [feedback_row(f, batch.received_at) for f in batch.feedback]
-            )
             candidates = named | store.with_feedback(connection, touched - named)
+            stored = store.feedback_of(connection, candidates)
+            known = {row.feedback_id for rows in stored.values() for row in rows}
+            fresh: dict[str, Feedback] = {}
+            for feedback in batch.feedback:  # the first of a repeated id counts
+                if feedback.feedback_id not in known:
+                    fresh.setdefault(feedback.feedback_id, feedback)
             replayed = {feedback.feedback_id for feedback in batch.feedback}
-            result = self._join(connection, candidates, replayed=replayed)
+            result = self._join(
+                connection,
+                candidates,
+                stored,
+                _Fresh(list(fresh.values()), batch.received_at),
+                replayed=replayed,
+            )
             review_store.put_up(
                 connection,
                 [
@@ -150,13 +159,20 @@ class Joiner:
         return items
 
     def _join(
-        self, connection: Connection, request_ids: set[str], *, replayed: set[str]
+        self,
+        connection: Connection,
+        request_ids: set[str],
+        stored: dict[str, list[StoredFeedback]],
+        fresh: _Fresh,
+        *,
+        replayed: set[str],
     ) -> JoinResult:
+        """Join what can be joined; new feedback is written once, already settled, and
+        feedback stored earlier as pending is updated."""
         store = self._store
         result = JoinResult()
         if not request_ids:
             return result
-        feedback = store.feedback_of(connection, request_ids)
         answers = store.answers_of(connection, request_ids)
         inputs = store.inputs_of(connection, request_ids)
         served = {rid: served_answer(answers.get(rid, ())) for rid in request_ids}
@@ -165,19 +181,28 @@ class Joiner:
         )
         settled: list[dict[str, Any]] = []
         labels: list[dict[str, Any]] = []
+        new_rows: list[dict[str, Any]] = []
         for request_id in sorted(request_ids):
             answer = served[request_id]
+            arrived = fresh.of(request_id)
             if answer is None or request_id not in inputs:
-                continue  # still waiting for its prediction or its request
+                # Still waiting for its prediction or its request.
+                new_rows.extend(feedback_row(f, fresh.received_at) for f in arrived)
+                continue
             joined = _RequestJoin(
                 request_id=request_id,
                 answers=answers[request_id],
                 served=answer,
                 task=tasks.get((answer.model, answer.version), Task(classes=None)),
                 policy=self._policies.policy_for(answer.model),
-                inputs=json.loads(inputs[request_id]),
+                inputs=loads(inputs[request_id]),
+                inputs_text=inputs[request_id],
             )
-            joined.settle(feedback.get(request_id, []), replayed=replayed)
+            joined.settle(stored.get(request_id, []), replayed=replayed)
+            for feedback in arrived:
+                new_rows.append(
+                    feedback_row(feedback, fresh.received_at) | joined.settle_new(feedback)
+                )
             settled.extend(joined.settled)
             result.refused.extend(joined.refused)
             result.joined += joined.newly_joined
@@ -187,9 +212,26 @@ class Joiner:
             for row, example in joined.labels():
                 labels.append(row)
                 result.labels.append(example)
+        store.add_feedback(connection, new_rows)
         store.settle_feedback(connection, settled)
         store.put_labels(connection, labels)
         return result
+
+
+@dataclass
+class _Fresh:
+    """Feedback of the batch the store has not seen, by request id."""
+
+    feedback: list[Feedback]
+    received_at: float
+    _by_request: dict[str, list[Feedback]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for feedback in self.feedback:
+            self._by_request.setdefault(feedback.request_id, []).append(feedback)
+
+    def of(self, request_id: str) -> list[Feedback]:
+        return self._by_request.get(request_id, [])
 
 
 @dataclass
@@ -202,6 +244,7 @@ class _RequestJoin:
     task: Task
     policy: FeedbackPolicy
     inputs: Mapping[str, Any]
+    inputs_text: str
     settled: list[dict[str, Any]] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     claims: list[LabelClaim] = field(default_factory=list)
@@ -223,30 +266,32 @@ class _RequestJoin:
                 self.refused.append(Refusal(stored_feedback(row), _refusal_reason(row, self)))
 
     def _settle_pending(self, row: StoredFeedback) -> None:
-        feedback = stored_feedback(row)
+        self.settled.append({"feedback_id": row.feedback_id} | self._judge(stored_feedback(row)))
+
+    def settle_new(self, feedback: Feedback) -> dict[str, Any]:
+        """The settled columns of feedback this batch brought."""
+        return self._judge(feedback)
+
+    def _judge(self, feedback: Feedback) -> dict[str, Any]:
+        """Refuse the feedback or take its claim; the columns that record which."""
         served = self.served
         reason = _error_answer_reason(self.request_id) if served.predicted is None else None
         reason = reason or refusal(feedback, self.task)
         where = _where(served)
         if reason is not None:
             self.refused.append(Refusal(feedback, reason))
-            self.settled.append(
-                {"feedback_id": row.feedback_id, "state": "refused", **where, "reason": reason}
-                | _NO_CLAIM
-            )
-            return
+            return {"state": "refused", **where, "reason": reason} | _NO_CLAIM
         claim = claim_of(feedback, served, self.task, self.policy)
         self.newly_joined += 1
         self.rated_down = self.rated_down or feedback.rating == "down"
-        self.sources[row.feedback_id] = row.source
+        self.sources[feedback.feedback_id] = feedback.source
         if claim is not None:
             self.claims.append(claim)
-        self.settled.append(
-            {"feedback_id": row.feedback_id, "state": "joined", **where, "reason": None}
-            | (_claim_columns(claim) if claim is not None else _NO_CLAIM)
+        return {"state": "joined", **where, "reason": None} | (
+            _claim_columns(claim) if claim is not None else _NO_CLAIM
         )
 
-    def labels(self) -> list[tuple[dict[str, Any], LabelledExample]]:
+    def labels(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """The standing label as it applies to each variant that answered."""
         resolution = resolve(self.claims)
         if resolution is None:
@@ -259,7 +304,8 @@ class _RequestJoin:
 
     def _label(
         self, answer: Answer, resolution: Resolution
-    ) -> tuple[dict[str, Any], LabelledExample]:
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The store's row, and the `labels` record's fields (times as epoch seconds)."""
         decided_by = resolution.decided_by
         judged = outcome(resolution, answer, self.task)
         labelled_at = epoch(decided_by.given_at)
@@ -280,27 +326,27 @@ class _RequestJoin:
             "conflicting": resolution.conflicting,
             "predicted_at": answer.predicted_at,
             "labelled_at": labelled_at,
-            "inputs": dumps(dict(self.inputs)),
+            "inputs": self.inputs_text,
         }
-        example = LabelledExample(
-            label_id=f"{self.request_id}:{answer.variant}:{decided_by.feedback_id}",
-            request_id=self.request_id,
-            model=answer.model,
-            version=answer.version,
-            variant=answer.variant,
-            inputs=dict(self.inputs),
-            predicted=answer.predicted,
-            label=judged.label,
-            refuted=judged.refuted,
-            correct=judged.correct,
-            strength=decided_by.strength,
-            source=row["source"],
-            authority=AUTHORITY_NAMES[decided_by.authority],
-            feedback_id=decided_by.feedback_id,
-            conflicting=resolution.conflicting,
-            predicted_at=moment(answer.predicted_at),
-            labelled_at=moment(labelled_at),
-        )
+        example = {
+            "label_id": f"{self.request_id}:{answer.variant}:{decided_by.feedback_id}",
+            "request_id": self.request_id,
+            "model": answer.model,
+            "version": answer.version,
+            "variant": answer.variant,
+            "inputs": self.inputs,
+            "predicted": answer.predicted,
+            "label": judged.label,
+            "refuted": judged.refuted,
+            "correct": judged.correct,
+            "strength": decided_by.strength,
+            "source": row["source"],
+            "authority": AUTHORITY_NAMES[decided_by.authority],
+            "feedback_id": decided_by.feedback_id,
+            "conflicting": resolution.conflicting,
+            "predicted_at": answer.predicted_at,
+            "labelled_at": labelled_at,
+        }
         return row, example
 
 
@@ -374,8 +420,8 @@ _AUTHORITIES = {name: Authority(level) for level, name in AUTHORITY_NAMES.items(
 
 
 def stored_feedback(row: StoredFeedback) -> Feedback:
-    """The feedback record a stored row came from."""
-    return Feedback(
+    """The feedback record a stored row came from (validated when it was read)."""
+    return Feedback.model_construct(
         feedback_id=row.feedback_id,
         request_id=row.request_id,
         source=row.source,
