@@ -22,12 +22,8 @@ from services.feedback.adapters.policies import RegistryPolicies, RegistryUnavai
 from services.feedback.adapters.store import FeedbackStore, make_store_engine, migrate
 from services.feedback.domain.quality import VariantQuality
 from services.feedback.entrypoints.api import ApiContext, install_api
-from services.feedback.service_layer.join import (
-    DefaultPolicies,
-    Joiner,
-    JoinResult,
-    PolicySource,
-)
+from services.feedback.service_layer.batch import DefaultPolicies, PolicySource
+from services.feedback.service_layer.join import Joiner, JoinResult
 from services.feedback.service_layer.quality import LiveQualityMeter, as_message
 from services.feedback.service_layer.sweeper import DAY_SECONDS, Sweeper, SweepPolicy
 from services.feedback.settings import FeedbackSettings

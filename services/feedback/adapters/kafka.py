@@ -27,7 +27,8 @@ from services.feedback.adapters.join_records import (
 from services.feedback.adapters.store import dumps
 from services.feedback.domain.judging import epoch
 from services.feedback.domain.review import margin
-from services.feedback.service_layer.join import Batch, Joiner, JoinResult
+from services.feedback.service_layer.batch import Batch
+from services.feedback.service_layer.join import Joiner, JoinResult
 from shared.contracts import DeadLetter, Feedback, LabelledExample
 from shared.contracts.base import utc_now
 from shared.kafka.codec import (

@@ -19,7 +19,7 @@ from services.feedback.adapters import review_store
 from services.feedback.adapters.store import FeedbackStore
 from services.feedback.domain.judging import Task, refusal
 from services.feedback.domain.quality import VariantQuality
-from services.feedback.service_layer.join import PolicySource
+from services.feedback.service_layer.batch import PolicySource
 from services.feedback.service_layer.quality import LiveQualityMeter
 from shared.clients.authentication import (
     Caller,

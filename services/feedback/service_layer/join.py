@@ -1,71 +1,48 @@
 """The join: requests, predictions and feedback meet by request id in the store.
 
-Each batch is one transaction: its rows are written (insert-or-ignore by key), then every
-request the batch touched that has feedback is joined again from what the store holds.
-The labels that come out depend only on the stored rows, never on what this batch
-happened to add, so a batch replayed after a crash publishes the same labels (same
-`label_id`) and counts nothing twice. Feedback whose prediction has not arrived stays
-pending; the sweeper dead-letters it once its wait runs out.
+Each batch is one transaction. Its requests and predictions are written (insert-or-ignore
+by key), then every request the batch touched that has feedback is joined from what the
+store holds plus the batch's new feedback, which is written once, already settled. The
+labels that come out depend only on that set of feedback, never on which batch brought
+what, so a batch replayed after a crash publishes the same labels (same `label_id`) and
+counts nothing twice. Feedback whose prediction has not arrived is kept as pending; the
+sweeper dead-letters it once its wait runs out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection
 
 from services.feedback.adapters import review_store
-from services.feedback.adapters.store import FeedbackStore, StoredFeedback, dumps, loads
+from services.feedback.adapters.feedback_rows import (
+    AUTHORITY_NAMES,
+    NO_CLAIM,
+    claim_columns,
+    dumped,
+    feedback_row,
+    stored_claim,
+    stored_feedback,
+)
+from services.feedback.adapters.store import FeedbackStore, StoredFeedback, loads
 from services.feedback.domain.judging import (
-    SERVED_VARIANTS,
     Answer,
     Task,
     claim_of,
     epoch,
-    moment,
     outcome,
     refusal,
     served_answer,
 )
-from services.feedback.domain.resolution import Authority, LabelClaim, Resolution, resolve
-from services.feedback.domain.review import NEGATIVE_RATING, SHADOW_DISAGREEMENT, sampled
+from services.feedback.domain.resolution import LabelClaim, Resolution, resolve
+from services.feedback.domain.review import NEGATIVE_RATING
+from services.feedback.service_layer.batch import Batch, PolicySource
+from services.feedback.service_layer.review_sampling import ReviewSampler, review_item
 from shared.contracts import Feedback
-from shared.contracts.feedback import FeedbackAuthority
 from shared.feedback_policy import FeedbackPolicy
-
-AUTHORITY_NAMES: dict[int, FeedbackAuthority] = {
-    Authority.SYSTEM: "system",
-    Authority.USER: "user",
-    Authority.REVIEWER: "reviewer",
-}
-
-
-class PolicySource(Protocol):
-    """Each model's feedback policy (kept in the registry); called from the store's thread."""
-
-    def policy_for(self, model: str) -> FeedbackPolicy: ...
-
-
-class DefaultPolicies:
-    """Every model under the default policy (no registry configured)."""
-
-    def policy_for(self, model: str) -> FeedbackPolicy:
-        return FeedbackPolicy()
-
-
-@dataclass
-class Batch:
-    """What a batch of records adds to the store, already decoded and checked."""
-
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    predictions: list[dict[str, Any]] = field(default_factory=list)
-    versions: list[dict[str, Any]] = field(default_factory=list)
-    feedback: list[Feedback] = field(default_factory=list)
-    margins: dict[str, float] = field(default_factory=dict)
-    """How far each served classification's top class led the runner-up, by request id."""
-    received_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +70,7 @@ class Joiner:
     def __init__(self, store: FeedbackStore, policies: PolicySource) -> None:
         self._store = store
         self._policies = policies
+        self._reviews = ReviewSampler(store, policies)
 
     def record(self, batch: Batch) -> JoinResult:
         store = self._store
@@ -119,44 +97,9 @@ class Joiner:
                 replayed=replayed,
             )
             review_store.put_up(
-                connection,
-                [
-                    *self._sampled(batch),
-                    *self._disagreeing_shadows(connection, batch),
-                    *result.reviews,
-                ],
+                connection, [*self._reviews.items(connection, batch), *result.reviews]
             )
             return result
-
-    def _sampled(self, batch: Batch) -> list[dict[str, Any]]:
-        """Served predictions the model's rules sample at random or for low confidence."""
-        items = []
-        for row in batch.predictions:
-            if row["variant"] not in SERVED_VARIANTS or row["predicted"] is None:
-                continue
-            rules = self._policies.policy_for(row["model"]).review
-            reasons = sampled(row["request_id"], batch.margins.get(row["request_id"]), rules)
-            if reasons:
-                items.append(review_item(row, reasons, batch.received_at))
-        return items
-
-    def _disagreeing_shadows(self, connection: Connection, batch: Batch) -> list[dict[str, Any]]:
-        """Requests whose shadow predicted another label than the answer the caller got."""
-        shadowed = {row["request_id"] for row in batch.predictions if row["variant"] == "shadow"}
-        if not shadowed:
-            return []
-        items = []
-        for request_id, answers in self._store.answers_of(connection, shadowed).items():
-            served = served_answer(answers)
-            shadow = next((a for a in answers if a.variant == "shadow"), None)
-            if served is None or shadow is None or served.predicted is None:
-                continue
-            if not self._policies.policy_for(served.model).review.shadow_disagreement:
-                continue
-            if shadow.predicted is not None and shadow.predicted != served.predicted:
-                row = {"request_id": request_id, **_where(served)}
-                items.append(review_item(row, [SHADOW_DISAGREEMENT], batch.received_at))
-        return items
 
     def _join(
         self,
@@ -280,7 +223,7 @@ class _RequestJoin:
         where = _where(served)
         if reason is not None:
             self.refused.append(Refusal(feedback, reason))
-            return {"state": "refused", **where, "reason": reason} | _NO_CLAIM
+            return {"state": "refused", **where, "reason": reason} | NO_CLAIM
         claim = claim_of(feedback, served, self.task, self.policy)
         self.newly_joined += 1
         self.rated_down = self.rated_down or feedback.rating == "down"
@@ -288,7 +231,7 @@ class _RequestJoin:
         if claim is not None:
             self.claims.append(claim)
         return {"state": "joined", **where, "reason": None} | (
-            _claim_columns(claim) if claim is not None else _NO_CLAIM
+            claim_columns(claim) if claim is not None else NO_CLAIM
         )
 
     def labels(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -314,9 +257,9 @@ class _RequestJoin:
             "variant": answer.variant,
             "model": answer.model,
             "version": answer.version,
-            "predicted": dumps(answer.predicted),
-            "label": _dumped(judged.label),
-            "refuted": _dumped(judged.refuted),
+            "predicted": dumped(answer.predicted),
+            "label": dumped(judged.label),
+            "refuted": dumped(judged.refuted),
             "correct": judged.correct,
             "abs_error": judged.abs_error,
             "strength": decided_by.strength,
@@ -350,37 +293,8 @@ class _RequestJoin:
         return row, example
 
 
-_NO_CLAIM: dict[str, Any] = {"strength": None, "label": None, "refuted": None}
-
-
 def _where(answer: Answer) -> dict[str, Any]:
     return {"model": answer.model, "version": answer.version, "variant": answer.variant}
-
-
-def review_item(row: Mapping[str, Any], reasons: list[str], now: float) -> dict[str, Any]:
-    """A new review-queue row for a served prediction."""
-    return {
-        "request_id": row["request_id"],
-        "model": row["model"],
-        "version": row["version"],
-        "variant": row["variant"],
-        "reasons": ",".join(reasons),
-        "status": review_store.OPEN,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _claim_columns(claim: LabelClaim) -> dict[str, Any]:
-    return {
-        "strength": claim.strength,
-        "label": _dumped(claim.label),
-        "refuted": _dumped(claim.refuted),
-    }
-
-
-def _dumped(value: Any) -> str | None:
-    return None if value is None else dumps(value)
 
 
 def _error_answer_reason(request_id: str) -> str:
@@ -392,54 +306,3 @@ def _refusal_reason(row: StoredFeedback, join: _RequestJoin) -> str:
     if join.served.predicted is None:
         return _error_answer_reason(join.request_id)
     return refusal(feedback, join.task) or "refused"
-
-
-def feedback_row(feedback: Feedback, received_at: float) -> dict[str, Any]:
-    """The store's row of a feedback record not joined yet."""
-    kind, value = (
-        ("label", feedback.label)
-        if feedback.label is not None
-        else ("rating", feedback.rating)
-        if feedback.rating is not None
-        else ("signal", feedback.signal)
-    )
-    return {
-        "feedback_id": feedback.feedback_id,
-        "request_id": feedback.request_id,
-        "kind": kind,
-        "value": dumps(value),
-        "authority": int(_AUTHORITIES[feedback.authority]),
-        "source": feedback.source,
-        "given_at": epoch(feedback.created_at),
-        "received_at": received_at,
-        "state": "pending",
-    }
-
-
-_AUTHORITIES = {name: Authority(level) for level, name in AUTHORITY_NAMES.items()}
-
-
-def stored_feedback(row: StoredFeedback) -> Feedback:
-    """The feedback record a stored row came from (validated when it was read)."""
-    return Feedback.model_construct(
-        feedback_id=row.feedback_id,
-        request_id=row.request_id,
-        source=row.source,
-        authority=AUTHORITY_NAMES[row.authority],
-        created_at=moment(row.given_at),
-        **{row.kind: row.value},
-    )
-
-
-def stored_claim(row: StoredFeedback) -> LabelClaim | None:
-    """The claim a joined row made (None for feedback that said nothing)."""
-    if row.strength is None:
-        return None
-    return LabelClaim(
-        feedback_id=row.feedback_id,
-        authority=Authority(row.authority),
-        label=row.label,
-        given_at=moment(row.given_at),
-        refuted=row.refuted,
-        strength="weak" if row.strength == "weak" else "label",
-    )

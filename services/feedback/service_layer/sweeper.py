@@ -11,8 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from services.feedback.adapters.feedback_rows import stored_feedback
 from services.feedback.adapters.store import FeedbackStore
-from services.feedback.service_layer.join import stored_feedback
 from shared.contracts import Feedback
 
 log = logging.getLogger(__name__)
