@@ -32,6 +32,7 @@ import aiokafka
 import numpy
 import sklearn
 
+from bench.feedback import FeedbackPlan, feedback_headline, run_feedback
 from bench.latency import run_latency
 from bench.load import wrk_path
 from bench.measure import CpuMeter
@@ -52,6 +53,7 @@ SCENARIOS = (
     "latency_1000rps",
     "scaling",
     "mlserver_peer",
+    "feedback",
 )
 
 
@@ -72,6 +74,9 @@ class Plan:
     broker_warm_up_min_passes: int = 10
     broker_warm_up_max_passes: int = 16
     partitions: int = PARTITIONS
+    feedback_pairs: int = 200_000
+    feedback_records: int = 100_000
+    feedback_retained: int = 1_000_000
 
     @classmethod
     def from_args(cls, quick: bool, only: str | None) -> Plan:
@@ -93,6 +98,9 @@ class Plan:
                 paired_rounds=1,
                 broker_warm_up_min_passes=2,
                 broker_warm_up_max_passes=3,
+                feedback_pairs=5_000,
+                feedback_records=2_500,
+                feedback_retained=20_000,
             )
         return cls(quick=False, scenarios=chosen, messages=50_000)
 
@@ -104,6 +112,8 @@ class Context:
     stack: BenchStack
     plan: Plan
     records: list[OutgoingRecord]
+    done: dict[str, Any]
+    """Results of the scenarios run so far."""
 
 
 def warm_up_broker(stack: BenchStack, records: list[OutgoingRecord], plan: Plan) -> list[Any]:
@@ -223,6 +233,28 @@ def _mlserver_peer(context: Context) -> dict[str, Any]:
     )
 
 
+def _feedback(context: Context) -> dict[str, Any]:
+    """The feedback process against the worker's rate of this run: the e2e_at_least_once
+    scenario's if it ran, else one end-to-end run of its own first."""
+    plan = context.plan
+    worker = context.done.get("e2e_at_least_once")
+    if worker is not None and "error" not in worker:
+        reference = {**worker, "source": "e2e_at_least_once of this run"}
+    else:
+        progress("   one end-to-end run first: the worker's rate to compare with")
+        run = run_throughput(context.stack, context.records, label="fbworker")
+        reference = {**run, "source": f"an end-to-end run of {run['messages']:,} requests"}
+    return run_feedback(
+        context.stack,
+        FeedbackPlan(
+            pairs=plan.feedback_pairs,
+            feedback=plan.feedback_records,
+            retained=plan.feedback_retained,
+        ),
+        reference,
+    )
+
+
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "raw_loop": _raw_loop,
     "e2e_at_least_once": _e2e_at_least_once,
@@ -230,6 +262,7 @@ RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "latency_1000rps": _latency,
     "scaling": _scaling,
     "mlserver_peer": _mlserver_peer,
+    "feedback": _feedback,
 }
 
 
@@ -244,6 +277,8 @@ def _headline(name: str, result: dict[str, Any]) -> str:
         )
     if name == "scaling":
         return ", ".join(f"{r['workers']}: {r['per_second']:,.0f}/s" for r in result["runs"])
+    if name == "feedback":
+        return feedback_headline(result)
     if name == "mlserver_peer":
         best = result["best"]
         return (
@@ -373,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                 if set(plan.scenarios) - {"mlserver_peer"}:
                     warm = warm_up_broker(stack, records, plan)
                     results["parameters"]["broker_warm_up"] = warm
-                context = Context(stack=stack, plan=plan, records=records)
+                context = Context(stack=stack, plan=plan, records=records, done=scenarios)
                 for index, name in enumerate(plan.scenarios, start=1):
                     progress(f"[{index}/{len(plan.scenarios)}] {name}")
                     scenario_started = time.monotonic()
