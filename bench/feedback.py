@@ -287,7 +287,7 @@ class FeedbackRun:
         )
         return self.service
 
-    async def consume_everything(self, offsets: Offsets) -> dict[str, Any]:
+    async def consume_everything(self, offsets: Offsets, *, label: str) -> dict[str, Any]:
         """Wait until the group has committed every record of `requests` and `predictions`;
         measured from the first commit seen to the last (a steady rate, without start-up)."""
         service = self.service
@@ -301,7 +301,7 @@ class FeedbackRun:
         ready = time.perf_counter()
         first: tuple[float, int] | None = None
         deadline = ready + DRAIN_TIMEOUT_SECONDS
-        with sampled(self.stack.profile_dir, self.prefix + "ingest", [("feedback", service.pid)]):
+        with sampled(self.stack.profile_dir, self.prefix + label, [("feedback", service.pid)]):
             while True:
                 remaining = backlog(ends, await offsets.committed(self.group))
                 now = time.perf_counter()
@@ -453,10 +453,23 @@ def run_feedback(stack: BenchStack, plan: FeedbackPlan, worker: dict[str, Any]) 
             figures = {"error": f"{type(error).__name__}: {error}"}
             progress(f"   {backend}: failed: {figures['error'][:300]}")
         if "ingest" in figures:
-            ratio = figures["ingest"]["predictions_per_second"] / worker["per_second"]
-            figures["ingest"]["ratio_to_worker"] = round(ratio, 3)
+            figures["ingest"] |= ingest_against_worker(figures["ingest"], result["worker"])
         result["backends"][backend] = figures
     return result
+
+
+def ingest_against_worker(ingest: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
+    """The ingest rate over the worker's, and the same from CPU per prediction alone: what
+    the ratio would be if each process had a core to itself (the rates depend on what
+    else the 2 cores were doing at the time)."""
+    compared = {
+        "ratio_to_worker": round(ingest["predictions_per_second"] / worker["per_second"], 3)
+    }
+    worker_cost = worker.get("cpu_us_per_prediction")
+    own_cost = ingest["cpu_us_per_message"]["feedback"]
+    if worker_cost and own_cost:
+        compared["cpu_ratio_to_worker"] = round(worker_cost / own_cost, 3)
+    return compared
 
 
 def _run_backend(
@@ -487,7 +500,7 @@ async def _measure(
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     async with Offsets(run.stack.bootstrap) as offsets:
-        ingest = await run.consume_everything(offsets)
+        ingest = await run.consume_everything(offsets, label="ingest")
         figures["ingest"] = ingest | {"store": run.store_figures()}
         progress(
             f"   ingest: {ingest['predictions_per_second']:,.0f} predictions/s "
@@ -505,7 +518,7 @@ async def _measure(
             progress(f"   publishing {more:,} more pairs ({plan.retained:,} retained)")
             started = time.perf_counter()
             fill_seconds = await run.fill(run.stack.model, run="fb", first=plan.pairs, total=more)
-            drained = await run.consume_everything(offsets)
+            drained = await run.consume_everything(offsets, label="retained")
             figures["retained"] = {
                 "added_pairs": more,
                 "fill_seconds": round(fill_seconds, 1),

@@ -12,6 +12,7 @@ from bench.feedback import (
     backlog,
     chunked,
     feedback_records,
+    ingest_against_worker,
     memory_of,
     served_pairs,
 )
@@ -75,6 +76,18 @@ def test_backlog_counts_what_the_group_has_not_committed() -> None:
     assert backlog({a: 10}, {a: 10, b: 7}) == 0
 
 
+def test_ingest_is_compared_with_the_worker_by_rate_and_by_cpu_per_prediction() -> None:
+    ingest = {"predictions_per_second": 5_000.0, "cpu_us_per_message": {"feedback": 90.0}}
+
+    compared = ingest_against_worker(
+        ingest, {"per_second": 12_500.0, "cpu_us_per_prediction": 45.0}
+    )
+    without_cpu = ingest_against_worker(ingest, {"per_second": 12_500.0})
+
+    assert compared == {"ratio_to_worker": 0.4, "cpu_ratio_to_worker": 0.5}
+    assert without_cpu == {"ratio_to_worker": 0.4}
+
+
 def test_memory_is_read_from_proc_status() -> None:
     status = "Name:\tmodelbus\nVmHWM:\t  204800 kB\nVmRSS:\t  153600 kB\nThreads:\t4\n"
 
@@ -93,6 +106,7 @@ def _feedback(ratio: float, joined: float, rss: float, retained: int) -> dict[st
             "records_per_second": 40_000 * ratio,
             "predictions_per_second": 20_000 * ratio,
             "ratio_to_worker": ratio,
+            "cpu_ratio_to_worker": 0.8,
             "cpu_seconds": cpu,
             "cpu_us_per_message": {"feedback": 50.0},
             "store": store,
@@ -114,7 +128,11 @@ def _feedback(ratio: float, joined: float, rss: float, retained: int) -> dict[st
     return {
         "pairs": 20_000,
         "feedback": 1_000,
-        "worker": {"per_second": 20_000.0, "source": "e2e_at_least_once of this run"},
+        "worker": {
+            "per_second": 20_000.0,
+            "source": "e2e_at_least_once of this run",
+            "cpu_us_per_prediction": 40.0,
+        },
         "backends": {"sqlite": figures, "postgresql": {"error": "PostgresServerError: no"}},
     }
 
@@ -128,6 +146,7 @@ def test_summary_holds_feedback_to_the_worker_the_join_rate_and_the_rss() -> Non
     assert [t["met"] for t in missed] == [False, False, False, False]
     assert small[2]["met"] is None  # RSS is held to the target only with a million retained
     assert "1.20x (24,000 vs 20,000 predictions/s" in met[0]["measured"]
+    assert "50 µs vs the worker's 40 µs: 0.80x on a core each" in met[0]["measured"]
     assert "failed: PostgresServerError" in met[3]["measured"]
 
 
