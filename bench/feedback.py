@@ -196,14 +196,17 @@ class Window:
 
 
 class Meters:
-    """CPU of the feedback process, the broker and the bench, and of the whole machine."""
+    """CPU of the feedback process, the broker, the bench and the database server (if
+    any), and of the whole machine."""
 
-    def __init__(self, stack: BenchStack, service: ServiceProcess) -> None:
+    def __init__(self, stack: BenchStack, service: ServiceProcess, database: int | None) -> None:
         self.meters = {
             "feedback": CpuMeter([service.pid]),
             "broker": CpuMeter([stack.broker_pid]),
             "bench_process": CpuMeter([os.getpid()], descendants=False),
         }
+        if database is not None:
+            self.meters["postgresql"] = CpuMeter([database])
         self.machine = MachineCpuMeter()
 
     def start(self) -> None:
@@ -227,6 +230,8 @@ class FeedbackRun:
     prefix: str
     database_url: str
     database_file: Path | None
+    database_pid: int | None
+    """The PostgreSQL server's postmaster (its backends are its children); None for SQLite."""
     service: ServiceProcess | None = None
 
     @property
@@ -297,7 +302,7 @@ class FeedbackRun:
         )
         ends = await offsets.ends(partitions)
         total = sum(ends.values())
-        meters = Meters(self.stack, service)
+        meters = Meters(self.stack, service, self.database_pid)
         ready = time.perf_counter()
         first: tuple[float, int] | None = None
         deadline = ready + DRAIN_TIMEOUT_SECONDS
@@ -339,7 +344,7 @@ class FeedbackRun:
         before = sum((await offsets.ends(labels)).values())
         expected = before + len(records)
         metrics_before = scrape_prometheus(service.base_url)
-        meters = Meters(self.stack, service)
+        meters = Meters(self.stack, service, self.database_pid)
         producer = make_producer(self.stack.bootstrap)
         await producer.start()
         try:
@@ -447,8 +452,13 @@ def run_feedback(stack: BenchStack, plan: FeedbackPlan, worker: dict[str, Any]) 
     for backend in plan.backends:
         progress(f"   feedback on {backend}")
         try:
-            with feedback_database(stack, backend) as (url, path):
-                figures = _run_backend(stack, plan, backend, url, path)
+            with feedback_database(stack, backend) as (url, path, pid):
+                figures = _run_backend(
+                    stack,
+                    plan,
+                    backend,
+                    FeedbackRun(stack, stack.prefix(f"fb{backend[:2]}"), url, path, pid),
+                )
         except Exception as error:  # one backend failing does not hide the other's figures
             figures = {"error": f"{type(error).__name__}: {error}"}
             progress(f"   {backend}: failed: {figures['error'][:300]}")
@@ -473,9 +483,8 @@ def ingest_against_worker(ingest: dict[str, Any], worker: dict[str, Any]) -> dic
 
 
 def _run_backend(
-    stack: BenchStack, plan: FeedbackPlan, backend: str, url: str, path: Path | None
+    stack: BenchStack, plan: FeedbackPlan, backend: str, run: FeedbackRun
 ) -> dict[str, Any]:
-    run = FeedbackRun(stack, stack.prefix(f"fb{backend[:2]}"), url, path)
     asyncio.run(run.create_topics())
     progress(f"   publishing {plan.pairs:,} requests and their predictions")
     fill_seconds = asyncio.run(run.fill(stack.model, run="fb", first=0, total=plan.pairs))
@@ -538,19 +547,38 @@ async def _measure(
 
 
 @contextmanager
-def feedback_database(stack: BenchStack, backend: str) -> Iterator[tuple[str, Path | None]]:
+def feedback_database(
+    stack: BenchStack, backend: str
+) -> Iterator[tuple[str, Path | None, int | None]]:
     """An empty feedback store: a SQLite file in the run's folder, or a database on a
-    private PostgreSQL server started by the project's own script (infra/postgres)."""
+    private PostgreSQL server started by the project's own script (infra/postgres); with
+    the server's pid, so its CPU is counted."""
     if backend == "sqlite":
         path = stack.work_dir / f"feedback-{stack.run_id}.db"
-        yield f"sqlite:///{path}", path
+        yield f"sqlite:///{path}", path, None
         return
     progress("   starting PostgreSQL (infra/postgres/postgres.sh)")
     server = PostgresServer.start(stack.work_dir / "postgres")
     try:
-        yield server.create_database("bench_feedback"), None
+        url = server.create_database("bench_feedback")
+        yield url, None, postmaster_pid(url)
     finally:
         server.stop()
+
+
+def postmaster_pid(url: str) -> int:
+    """The server's main process: the parent of the backend serving a connection (the
+    script may keep the data directory elsewhere, so its postmaster.pid is not at hand)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            backend = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    finally:
+        engine.dispose()
+    for line in Path(f"/proc/{backend}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no parent process for PostgreSQL backend {backend}")
 
 
 def feedback_headline(result: dict[str, Any]) -> str:

@@ -189,7 +189,7 @@ def _feedback_rows(result: dict[str, Any]) -> list[list[str]]:
                 _n(ingest["measured_records"] // 2),
                 _n(ingest["seconds"], 2),
                 _n(ingest["predictions_per_second"]),
-                _cpu(ingest["cpu_seconds"], "feedback", "bench_process"),
+                _cpu(ingest["cpu_seconds"], "feedback", "postgresql", "bench_process"),
                 _n(ingest["cpu_seconds"].get("broker"), 1),
                 _other(ingest),
                 f"{ingest['ratio_to_worker']:.2f}x the worker's "
@@ -205,7 +205,7 @@ def _feedback_rows(result: dict[str, Any]) -> list[list[str]]:
                 _n(join["joined"]),
                 _n(join["seconds"], 2),
                 _n(join["joined_per_second"]),
-                _cpu(join["cpu_seconds"], "feedback", "bench_process"),
+                _cpu(join["cpu_seconds"], "feedback", "postgresql", "bench_process"),
                 _n(join["cpu_seconds"].get("broker"), 1),
                 _other(join),
                 f"{join['cpu_us_per_message']['feedback']:.0f} µs feedback CPU per label; "

@@ -398,8 +398,10 @@ def _feedback_notes(feedback: dict[str, Any], cores: int) -> list[str]:
         f"{feedback['feedback']:,} explicit labels for stored requests published at once; "
         "joined/s = feedback joined (the service's counter) ÷ the time from the first "
         "feedback sent to the last label on `labels`. RSS is VmRSS (peak: VmHWM) from "
-        f"/proc. All on {cores} cores shared by the broker, the feedback process and the "
-        "bench, which publishes the feedback and polls offsets during the join.",
+        f"/proc. All on {cores} cores shared by the broker, the feedback process, the "
+        "bench (which publishes the feedback and polls offsets during the join) and, for "
+        "PostgreSQL, its server: the project's disposable cluster from infra/postgres "
+        "(fsync and synchronous_commit off), whose CPU is counted as `postgresql`.",
     ]
     for backend, figures in feedback["backends"].items():
         if "error" in figures:
