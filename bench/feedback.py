@@ -28,6 +28,7 @@ from bench.measure import CpuMeter, MachineCpuMeter, cpu_breakdown, scrape_prome
 from bench.profiling import sampled
 from bench.report import progress
 from bench.stack import PARTITIONS, BenchStack, venv_command
+from bench.throughput import run_throughput
 from bench.workload import MODEL_NAME, BenchModel, distinct_inputs, encode_request, request_for
 from devtools.ports import free_port
 from devtools.service_process import ServiceProcess, clean_env
@@ -435,35 +436,30 @@ def _sqlite_size(path: Path | None) -> int:
 # -- the scenario -------------------------------------------------------------------------
 
 
-def run_feedback(stack: BenchStack, plan: FeedbackPlan, worker: dict[str, Any]) -> dict[str, Any]:
-    """Each backend in turn on fresh topics; `worker` is the inference worker's run that
-    the ingest rate is compared with (`per_second` predictions)."""
+def run_feedback(
+    stack: BenchStack, plan: FeedbackPlan, requests: list[OutgoingRecord]
+) -> dict[str, Any]:
+    """Each backend in turn on fresh topics. Right before each ingest, one inference worker
+    answers `requests` end to end: the rate the ingest is compared with, measured next to
+    it (this machine's speed drifts over minutes)."""
     result: dict[str, Any] = {
         "pairs": plan.pairs,
         "feedback": plan.feedback,
         "retained_target": plan.retained,
-        "worker": {
-            "per_second": worker["per_second"],
-            "source": worker["source"],
-            "cpu_us_per_prediction": worker.get("cpu_us_per_message", {}).get("workers"),
-        },
+        "worker_requests": len(requests),
         "backends": {},
     }
     for backend in plan.backends:
         progress(f"   feedback on {backend}")
         try:
             with feedback_database(stack, backend) as (url, path, pid):
-                figures = _run_backend(
-                    stack,
-                    plan,
-                    backend,
-                    FeedbackRun(stack, stack.prefix(f"fb{backend[:2]}"), url, path, pid),
-                )
+                run = FeedbackRun(stack, stack.prefix(f"fb{backend[:2]}"), url, path, pid)
+                figures = _run_backend(stack, plan, backend, run, requests)
         except Exception as error:  # one backend failing does not hide the other's figures
             figures = {"error": f"{type(error).__name__}: {error}"}
             progress(f"   {backend}: failed: {figures['error'][:300]}")
         if "ingest" in figures:
-            figures["ingest"] |= ingest_against_worker(figures["ingest"], result["worker"])
+            figures["ingest"] |= ingest_against_worker(figures["ingest"], figures["worker"])
         result["backends"][backend] = figures
     return result
 
@@ -482,8 +478,22 @@ def ingest_against_worker(ingest: dict[str, Any], worker: dict[str, Any]) -> dic
     return compared
 
 
+def worker_reference(run: dict[str, Any]) -> dict[str, Any]:
+    """What the ingest is compared with from one worker's end-to-end run."""
+    return {
+        "per_second": run["per_second"],
+        "cpu_us_per_prediction": run["cpu_us_per_message"]["workers"],
+        "requests": run["messages"],
+        "every_request_answered_once": run["check"]["every_request_answered_once"],
+    }
+
+
 def _run_backend(
-    stack: BenchStack, plan: FeedbackPlan, backend: str, run: FeedbackRun
+    stack: BenchStack,
+    plan: FeedbackPlan,
+    backend: str,
+    run: FeedbackRun,
+    requests: list[OutgoingRecord],
 ) -> dict[str, Any]:
     asyncio.run(run.create_topics())
     progress(f"   publishing {plan.pairs:,} requests and their predictions")
@@ -491,6 +501,8 @@ def _run_backend(
     ids = [f"fb-{index}" for index in range(plan.feedback)]
     classes = [label.item() for label in stack.model.estimator.classes_]
     feedback = feedback_records(ids, classes, seed=7)
+    worker = worker_reference(run_throughput(stack, requests, label=f"fbw{backend[:2]}"))
+    progress(f"   the worker, just before: {worker['per_second']:,.0f} predictions/s")
     service = run.start_service()
     try:
         service.wait_healthy("/readyz", timeout=READY_TIMEOUT_SECONDS)
@@ -498,6 +510,7 @@ def _run_backend(
     finally:
         exit_codes = stack.stop([service])
     return {
+        "worker": worker,
         "fill_seconds": round(fill_seconds, 1),
         **figures,
         "exit_codes": list(exit_codes.values()),

@@ -193,7 +193,7 @@ def _feedback_rows(result: dict[str, Any]) -> list[list[str]]:
                 _n(ingest["cpu_seconds"].get("broker"), 1),
                 _other(ingest),
                 f"{ingest['ratio_to_worker']:.2f}x the worker's "
-                f"{result['worker']['per_second']:,.0f} predictions/s; "
+                f"{figures['worker']['per_second']:,.0f} predictions/s (run just before); "
                 f"{ingest['records_per_second']:,.0f} records/s (request + prediction); "
                 f"{ingest['cpu_us_per_message']['feedback']:.0f} µs feedback CPU per "
                 f"prediction; RSS {ingest['store']['rss_mb']:,.0f} MB",

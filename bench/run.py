@@ -112,8 +112,6 @@ class Context:
     stack: BenchStack
     plan: Plan
     records: list[OutgoingRecord]
-    done: dict[str, Any]
-    """Results of the scenarios run so far."""
 
 
 def warm_up_broker(stack: BenchStack, records: list[OutgoingRecord], plan: Plan) -> list[Any]:
@@ -234,16 +232,7 @@ def _mlserver_peer(context: Context) -> dict[str, Any]:
 
 
 def _feedback(context: Context) -> dict[str, Any]:
-    """The feedback process against the worker's rate of this run: the e2e_at_least_once
-    scenario's if it ran, else one end-to-end run of its own first."""
     plan = context.plan
-    worker = context.done.get("e2e_at_least_once")
-    if worker is not None and "error" not in worker:
-        reference = {**worker, "source": "e2e_at_least_once of this run"}
-    else:
-        progress("   one end-to-end run first: the worker's rate to compare with")
-        run = run_throughput(context.stack, context.records, label="fbworker")
-        reference = {**run, "source": f"an end-to-end run of {run['messages']:,} requests"}
     return run_feedback(
         context.stack,
         FeedbackPlan(
@@ -251,7 +240,7 @@ def _feedback(context: Context) -> dict[str, Any]:
             feedback=plan.feedback_records,
             retained=plan.feedback_retained,
         ),
-        reference,
+        context.records,
     )
 
 
@@ -292,6 +281,13 @@ def _headline(name: str, result: dict[str, Any]) -> str:
 
 
 # -- run -----------------------------------------------------------------------------------
+
+
+def scenario_failed(result: dict[str, Any]) -> bool:
+    """The scenario failed, or one of its parts did (a store of the feedback scenario):
+    such a run does not replace latest.*."""
+    parts = result.get("backends", {}).values()
+    return "error" in result or any("error" in part for part in parts)
 
 
 def _git(*args: str) -> str:
@@ -408,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
                 if set(plan.scenarios) - {"mlserver_peer"}:
                     warm = warm_up_broker(stack, records, plan)
                     results["parameters"]["broker_warm_up"] = warm
-                context = Context(stack=stack, plan=plan, records=records, done=scenarios)
+                context = Context(stack=stack, plan=plan, records=records)
                 for index, name in enumerate(plan.scenarios, start=1):
                     progress(f"[{index}/{len(plan.scenarios)}] {name}")
                     scenario_started = time.monotonic()
@@ -436,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         results["notes"].append("Interrupted before every scenario had run.")
     markdown = render_markdown(results)
     stamp = started_at.strftime("%Y%m%d-%H%M%S")
-    failed = any("error" in result for result in scenarios.values())
+    failed = any(scenario_failed(result) for result in scenarios.values())
     complete = (
         not (interrupted or failed or plan.quick or args.profile) and plan.scenarios == SCENARIOS
     )

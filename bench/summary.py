@@ -145,7 +145,6 @@ def _feedback_targets(feedback: dict[str, Any]) -> list[dict[str, Any]]:
     """Per store: ingest against the worker of the same run, the join rate; and the RSS
     with a million predictions retained (held to its target only at that size)."""
     targets: list[dict[str, Any]] = []
-    worker = feedback["worker"]
     for backend, figures in feedback["backends"].items():
         if "error" in figures:
             targets.append(
@@ -156,7 +155,7 @@ def _feedback_targets(feedback: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
             continue
-        ingest, join = figures["ingest"], figures["join"]
+        ingest, join, worker = figures["ingest"], figures["join"], figures["worker"]
         targets.append(
             {
                 "target": f"feedback ingest ({backend}) ≥ {FEEDBACK_INGEST_TARGET_RATIO:.1f}x one "
@@ -384,7 +383,6 @@ def notes_for(results: dict[str, Any]) -> list[str]:
 
 def _feedback_notes(feedback: dict[str, Any], cores: int) -> list[str]:
     """How the feedback figures were taken, and where each backend's CPU went."""
-    worker = feedback["worker"]
     notes = [
         f"feedback: {feedback['pairs']:,} requests with their production predictions (the "
         "bench model's inputs and probabilities, encoded by the gateway's contract and the "
@@ -393,8 +391,10 @@ def _feedback_notes(feedback: dict[str, Any], cores: int) -> list[str]:
         f"no registry). Ingest = records committed by its consumer group ÷ the time from "
         "the first commit seen to the last (polled every 50 ms; start-up and the first "
         "batch excluded); predictions/s counts each prediction with its request (two "
-        "records). It is compared with one inference worker's predictions/s from "
-        f"{worker['source']} ({worker['per_second']:,.0f}/s). Join = "
+        "records). It is compared with one inference worker answering "
+        f"{feedback['worker_requests']:,} requests end to end (as in e2e_at_least_once) "
+        "right before each ingest, so both rates meet the same state of the machine; the "
+        "ratio of CPU per prediction says what the rates would be with a core each. Join = "
         f"{feedback['feedback']:,} explicit labels for stored requests published at once; "
         "joined/s = feedback joined (the service's counter) ÷ the time from the first "
         "feedback sent to the last label on `labels`. RSS is VmRSS (peak: VmHWM) from "

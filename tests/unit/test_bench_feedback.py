@@ -15,9 +15,10 @@ from bench.feedback import (
     ingest_against_worker,
     memory_of,
     served_pairs,
+    worker_reference,
 )
 from bench.report import render_markdown
-from bench.run import Plan
+from bench.run import Plan, scenario_failed
 from bench.summary import summarise
 from bench.workload import MODEL_NAME, BenchModel, train_model
 from services.inference.adapters.kafka_records import PredictionEncoder
@@ -88,6 +89,22 @@ def test_ingest_is_compared_with_the_worker_by_rate_and_by_cpu_per_prediction() 
     assert without_cpu == {"ratio_to_worker": 0.4}
 
 
+def test_the_worker_reference_is_its_rate_and_cpu_per_prediction() -> None:
+    run = {
+        "per_second": 18_000.0,
+        "messages": 50_000,
+        "cpu_us_per_message": {"workers": 42.0, "broker": 20.0},
+        "check": {"every_request_answered_once": True},
+    }
+
+    assert worker_reference(run) == {
+        "per_second": 18_000.0,
+        "cpu_us_per_prediction": 42.0,
+        "requests": 50_000,
+        "every_request_answered_once": True,
+    }
+
+
 def test_memory_is_read_from_proc_status() -> None:
     status = "Name:\tmodelbus\nVmHWM:\t  204800 kB\nVmRSS:\t  153600 kB\nThreads:\t4\n"
 
@@ -124,15 +141,12 @@ def _feedback(ratio: float, joined: float, rss: float, retained: int) -> dict[st
         }
         | busy,
         "retained": {"seconds": 60.0, "store": store},
+        "worker": {"per_second": 20_000.0, "cpu_us_per_prediction": 40.0},
     }
     return {
         "pairs": 20_000,
         "feedback": 1_000,
-        "worker": {
-            "per_second": 20_000.0,
-            "source": "e2e_at_least_once of this run",
-            "cpu_us_per_prediction": 40.0,
-        },
+        "worker_requests": 50_000,
         "backends": {"sqlite": figures, "postgresql": {"error": "PostgresServerError: no"}},
     }
 
@@ -173,7 +187,7 @@ def test_report_lists_ingest_join_and_retained_rows_per_store() -> None:
     markdown = render_markdown(results)
 
     assert "| feedback ingest (sqlite) | 20,000 | 2.00 | 24,000 |" in markdown
-    assert "1.20x the worker's 20,000 predictions/s" in markdown
+    assert "1.20x the worker's 20,000 predictions/s (run just before)" in markdown
     assert "| feedback join (sqlite) | 1,000 |" in markdown
     assert "| feedback retained (sqlite) | 1,000,000 |" in markdown
     assert "| feedback (postgresql) |" in markdown and "**failed**" in markdown
@@ -185,3 +199,9 @@ def test_quick_runs_feed_the_feedback_process_less() -> None:
     assert quick.scenarios == full.scenarios == ("feedback",)
     assert quick.feedback_pairs < full.feedback_pairs
     assert full.feedback_retained == 1_000_000 > quick.feedback_retained
+
+
+def test_a_failed_store_fails_the_run() -> None:
+    assert scenario_failed(_feedback(1.2, 12_000.0, 300.0, 1_000_000))
+    assert not scenario_failed({"backends": {"sqlite": {"ingest": {}}}})
+    assert scenario_failed({"error": "RuntimeError: broker away"})
