@@ -159,7 +159,7 @@ def _feedback_targets(feedback: dict[str, Any]) -> list[dict[str, Any]]:
         targets.append(
             {
                 "target": f"feedback ingest ({backend}) ≥ {FEEDBACK_INGEST_TARGET_RATIO:.1f}x one "
-                "inference worker's predictions/s in the same run",
+                "inference worker's predictions/s (measured just before)",
                 "measured": f"{ingest['ratio_to_worker']:.2f}x "
                 f"({ingest['predictions_per_second']:,.0f} vs {worker['per_second']:,.0f} "
                 f"predictions/s){_cpu_ratio(ingest, worker)}",
