@@ -111,6 +111,9 @@ def _scenario_table(scenarios: dict[str, Any], summary: dict[str, Any]) -> list[
             for run in result["runs"]:
                 rows.append(_throughput_row(f"scaling: {run['workers']} worker(s)", run, ""))
             continue
+        if name == "feedback":
+            rows.extend(_feedback_rows(result))
+            continue
         if name == "mlserver_peer":
             best = result["best"]
             rows.append(
@@ -168,6 +171,64 @@ def _scenario_table(scenarios: dict[str, Any], summary: dict[str, Any]) -> list[
         rows,
         "lrrrrrrl",
     )
+
+
+def _feedback_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Per store: the ingest (messages = predictions, each with its request), the join
+    (messages = feedback) and, where measured, the RSS with many predictions retained."""
+    rows: list[list[str]] = []
+    for backend, figures in result["backends"].items():
+        if "error" in figures:
+            failure = f"**failed**: {figures['error'][:160]}"
+            rows.append([f"feedback ({backend})", "-", "-", "-", "-", "-", "-", failure])
+            continue
+        ingest, join = figures["ingest"], figures["join"]
+        rows.append(
+            [
+                f"feedback ingest ({backend})",
+                _n(ingest["measured_records"] // 2),
+                _n(ingest["seconds"], 2),
+                _n(ingest["predictions_per_second"]),
+                _cpu(ingest["cpu_seconds"], "feedback", "postgresql", "bench_process"),
+                _n(ingest["cpu_seconds"].get("broker"), 1),
+                _other(ingest),
+                f"{ingest['ratio_to_worker']:.2f}x the worker's "
+                f"{figures['worker']['per_second']:,.0f} predictions/s (run just before); "
+                f"{ingest['records_per_second']:,.0f} records/s (request + prediction); "
+                f"{ingest['cpu_us_per_message']['feedback']:.0f} µs feedback CPU per "
+                f"prediction; RSS {ingest['store']['rss_mb']:,.0f} MB",
+            ]
+        )
+        rows.append(
+            [
+                f"feedback join ({backend})",
+                _n(join["joined"]),
+                _n(join["seconds"], 2),
+                _n(join["joined_per_second"]),
+                _cpu(join["cpu_seconds"], "feedback", "postgresql", "bench_process"),
+                _n(join["cpu_seconds"].get("broker"), 1),
+                _other(join),
+                f"{join['cpu_us_per_message']['feedback']:.0f} µs feedback CPU per label; "
+                f"{join['labels']:,} labels, {join['dead_letters']} dead letters",
+            ]
+        )
+        retained = figures.get("retained")
+        if retained:
+            store = retained["store"]
+            rows.append(
+                [
+                    f"feedback retained ({backend})",
+                    _n(store["rows"]["predictions"]),
+                    _n(retained["seconds"], 1),
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    f"RSS {store['rss_mb']:,.0f} MB (peak {store['peak_rss_mb']:,.0f} MB), "
+                    f"database {store['database_mb']:,.0f} MB",
+                ]
+            )
+    return rows
 
 
 def _other(result: dict[str, Any]) -> str:

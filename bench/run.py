@@ -32,6 +32,7 @@ import aiokafka
 import numpy
 import sklearn
 
+from bench.feedback import FeedbackPlan, feedback_headline, run_feedback
 from bench.latency import run_latency
 from bench.load import wrk_path
 from bench.measure import CpuMeter
@@ -52,6 +53,7 @@ SCENARIOS = (
     "latency_1000rps",
     "scaling",
     "mlserver_peer",
+    "feedback",
 )
 
 
@@ -72,6 +74,9 @@ class Plan:
     broker_warm_up_min_passes: int = 10
     broker_warm_up_max_passes: int = 16
     partitions: int = PARTITIONS
+    feedback_pairs: int = 200_000
+    feedback_records: int = 100_000
+    feedback_retained: int = 1_000_000
 
     @classmethod
     def from_args(cls, quick: bool, only: str | None) -> Plan:
@@ -93,6 +98,9 @@ class Plan:
                 paired_rounds=1,
                 broker_warm_up_min_passes=2,
                 broker_warm_up_max_passes=3,
+                feedback_pairs=5_000,
+                feedback_records=2_500,
+                feedback_retained=20_000,
             )
         return cls(quick=False, scenarios=chosen, messages=50_000)
 
@@ -223,6 +231,19 @@ def _mlserver_peer(context: Context) -> dict[str, Any]:
     )
 
 
+def _feedback(context: Context) -> dict[str, Any]:
+    plan = context.plan
+    return run_feedback(
+        context.stack,
+        FeedbackPlan(
+            pairs=plan.feedback_pairs,
+            feedback=plan.feedback_records,
+            retained=plan.feedback_retained,
+        ),
+        context.records,
+    )
+
+
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "raw_loop": _raw_loop,
     "e2e_at_least_once": _e2e_at_least_once,
@@ -230,6 +251,7 @@ RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "latency_1000rps": _latency,
     "scaling": _scaling,
     "mlserver_peer": _mlserver_peer,
+    "feedback": _feedback,
 }
 
 
@@ -244,6 +266,8 @@ def _headline(name: str, result: dict[str, Any]) -> str:
         )
     if name == "scaling":
         return ", ".join(f"{r['workers']}: {r['per_second']:,.0f}/s" for r in result["runs"])
+    if name == "feedback":
+        return feedback_headline(result)
     if name == "mlserver_peer":
         best = result["best"]
         return (
@@ -257,6 +281,13 @@ def _headline(name: str, result: dict[str, Any]) -> str:
 
 
 # -- run -----------------------------------------------------------------------------------
+
+
+def scenario_failed(result: dict[str, Any]) -> bool:
+    """The scenario failed, or one of its parts did (a store of the feedback scenario):
+    such a run does not replace latest.*."""
+    parts = result.get("backends", {}).values()
+    return "error" in result or any("error" in part for part in parts)
 
 
 def _git(*args: str) -> str:
@@ -401,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         results["notes"].append("Interrupted before every scenario had run.")
     markdown = render_markdown(results)
     stamp = started_at.strftime("%Y%m%d-%H%M%S")
-    failed = any("error" in result for result in scenarios.values())
+    failed = any(scenario_failed(result) for result in scenarios.values())
     complete = (
         not (interrupted or failed or plan.quick or args.profile) and plan.scenarios == SCENARIOS
     )

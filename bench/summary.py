@@ -9,6 +9,10 @@ from typing import Any
 E2E_TARGET_RATIO = 0.5
 LATENCY_P99_TARGET_MS = 50.0
 PER_CORE_TARGET_RATIO = 10.0
+FEEDBACK_INGEST_TARGET_RATIO = 1.0
+FEEDBACK_JOIN_TARGET_PER_SECOND = 10_000
+FEEDBACK_RSS_TARGET_MB = 500.0
+FEEDBACK_RSS_RETAINED = 1_000_000
 
 
 def _ok(result: dict[str, Any] | None) -> bool:
@@ -130,7 +134,78 @@ def summarise(scenarios: dict[str, Any]) -> dict[str, Any]:
                     "met": ratios["worker_vs_peer_best"] >= PER_CORE_TARGET_RATIO,
                 }
             )
+    feedback = scenarios.get("feedback")
+    if _ok(feedback):
+        assert feedback is not None
+        targets.extend(_feedback_targets(feedback))
     return summary
+
+
+def _feedback_targets(feedback: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per store: ingest against the worker of the same run, the join rate; and the RSS
+    with a million predictions retained (held to its target only at that size)."""
+    targets: list[dict[str, Any]] = []
+    for backend, figures in feedback["backends"].items():
+        if "error" in figures:
+            targets.append(
+                {
+                    "target": f"feedback on {backend}",
+                    "measured": f"failed: {figures['error'][:200]}",
+                    "met": False,
+                }
+            )
+            continue
+        ingest, join, worker = figures["ingest"], figures["join"], figures["worker"]
+        targets.append(
+            {
+                "target": f"feedback ingest ({backend}) ≥ {FEEDBACK_INGEST_TARGET_RATIO:.1f}x one "
+                "inference worker's predictions/s (measured just before)",
+                "measured": f"{ingest['ratio_to_worker']:.2f}x "
+                f"({ingest['predictions_per_second']:,.0f} vs {worker['per_second']:,.0f} "
+                f"predictions/s){_cpu_ratio(ingest, worker)}",
+                "met": ingest["ratio_to_worker"] >= FEEDBACK_INGEST_TARGET_RATIO,
+            }
+        )
+        complete = join["labels"] == join["feedback"] and join["dead_letters"] == 0
+        targets.append(
+            {
+                "target": f"feedback join ({backend}) ≥ {FEEDBACK_JOIN_TARGET_PER_SECOND:,} "
+                "feedback/s, one label each",
+                "measured": f"{join['joined_per_second']:,.0f}/s "
+                f"({join['cpu_us_per_message']['feedback']:.0f} µs of CPU per label; "
+                f"{join['labels']:,} labels for {join['feedback']:,} feedback, "
+                f"{join['dead_letters']} dead letters)",
+                "met": complete and join["joined_per_second"] >= FEEDBACK_JOIN_TARGET_PER_SECOND,
+            }
+        )
+        retained = figures.get("retained")
+        if retained:
+            store = retained["store"]
+            count = store["rows"]["predictions"]
+            targets.append(
+                {
+                    "target": f"feedback RSS ({backend}) < {FEEDBACK_RSS_TARGET_MB:.0f} MB with "
+                    f"{FEEDBACK_RSS_RETAINED:,} predictions retained",
+                    "measured": f"{store['rss_mb']:,.0f} MB (peak {store['peak_rss_mb']:,.0f}) "
+                    f"with {count:,} retained; database {store['database_mb']:,.0f} MB",
+                    "met": store["peak_rss_mb"] < FEEDBACK_RSS_TARGET_MB
+                    if count >= FEEDBACK_RSS_RETAINED
+                    else None,
+                }
+            )
+    return targets
+
+
+def _cpu_ratio(ingest: dict[str, Any], worker: dict[str, Any]) -> str:
+    """'; CPU per prediction 90 µs vs the worker's 45 µs: 0.50x on a core each'."""
+    ratio = ingest.get("cpu_ratio_to_worker")
+    own = ingest["cpu_us_per_message"]["feedback"]
+    if ratio is None:
+        return f"; {own:.0f} µs of feedback-process CPU per prediction with its request"
+    return (
+        f"; CPU per prediction with its request {own:.0f} µs vs the worker's "
+        f"{worker['cpu_us_per_prediction']:.0f} µs: {ratio:.2f}x on a core each"
+    )
 
 
 def _per_cpu_second(alo: dict[str, Any], peer: dict[str, Any] | None) -> dict[str, Any]:
@@ -183,6 +258,7 @@ PROCESS_NAMES = {
     "broker": "broker",
     "bench_process": "bench",
     "delivery": "delivery",
+    "feedback": "feedback",
 }
 
 
@@ -287,6 +363,10 @@ def notes_for(results: dict[str, Any]) -> list[str]:
     if _ok(scaling):
         assert scaling is not None
         notes.append(_scaling_note(scaling))
+    feedback = scenarios.get("feedback")
+    if _ok(feedback):
+        assert feedback is not None
+        notes.extend(_feedback_notes(feedback, cores))
     failed = [name for name, result in scenarios.items() if "error" in result]
     if failed:
         notes.append(f"Failed scenarios: {', '.join(failed)} (see `error` in the JSON).")
@@ -298,6 +378,53 @@ def notes_for(results: dict[str, Any]) -> list[str]:
             f"shared the cores (samples in `{parameters['profiled_with_py_spy']}`); "
             "its figures are slower than an unprofiled run's."
         )
+    return notes
+
+
+def _feedback_notes(feedback: dict[str, Any], cores: int) -> list[str]:
+    """How the feedback figures were taken, and where each backend's CPU went."""
+    notes = [
+        f"feedback: {feedback['pairs']:,} requests with their production predictions (the "
+        "bench model's inputs and probabilities, encoded by the gateway's contract and the "
+        "worker's own PredictionEncoder) are in `requests` and `predictions` before one "
+        "`modelbus feedback run` process starts on an empty store (default feedback policy, "
+        f"no registry). Ingest = records committed by its consumer group ÷ the time from "
+        "the first commit seen to the last (polled every 50 ms; start-up and the first "
+        "batch excluded); predictions/s counts each prediction with its request (two "
+        "records). It is compared with one inference worker answering "
+        f"{feedback['worker_requests']:,} requests end to end (as in e2e_at_least_once) "
+        "right before each ingest, so both rates meet the same state of the machine; the "
+        "ratio of CPU per prediction says what the rates would be with a core each. Join = "
+        f"{feedback['feedback']:,} explicit labels for stored requests published at once; "
+        "joined/s = feedback joined (the service's counter) ÷ the time from the first "
+        "feedback sent to the last label on `labels`. RSS is VmRSS (peak: VmHWM) from "
+        f"/proc. All on {cores} cores shared by the broker, the feedback process, the "
+        "bench (which publishes the feedback and polls offsets during the join) and, for "
+        "PostgreSQL, its server: the project's disposable cluster from infra/postgres "
+        "(fsync and synchronous_commit off), whose CPU is counted as `postgresql`.",
+    ]
+    for backend, figures in feedback["backends"].items():
+        if "error" in figures:
+            continue
+        ingest, join = figures["ingest"], figures["join"]
+        line = (
+            f"feedback on {backend}: ingest cores busy {_busy(ingest)}, CPU per prediction "
+            f"{_per_message(ingest)}; join cores busy {_busy(join)}, CPU per label "
+            f"{_per_message(join)}. After the ingest the store held "
+            f"{ingest['store']['rows']['predictions']:,} predictions in "
+            f"{ingest['store']['database_mb']:,.0f} MB, the process "
+            f"{ingest['store']['rss_mb']:,.0f} MB resident."
+        )
+        retained = figures.get("retained")
+        if retained:
+            store = retained["store"]
+            line += (
+                f" With {store['rows']['predictions']:,} predictions retained (the rest "
+                f"published while it ran, {retained['seconds']:.0f} s): RSS "
+                f"{store['rss_mb']:,.0f} MB, peak {store['peak_rss_mb']:,.0f} MB, database "
+                f"{store['database_mb']:,.0f} MB."
+            )
+        notes.append(line)
     return notes
 
 
