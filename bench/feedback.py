@@ -31,6 +31,7 @@ from bench.stack import PARTITIONS, BenchStack, venv_command
 from bench.throughput import run_throughput
 from bench.workload import MODEL_NAME, BenchModel, distinct_inputs, encode_request, request_for
 from devtools.ports import free_port
+from devtools.postgres_server import PostgresServer
 from devtools.service_process import ServiceProcess, clean_env
 from services.feedback.adapters.tables import FEEDBACK as FEEDBACK_ROWS
 from services.feedback.adapters.tables import LABELS as LABEL_ROWS
@@ -42,7 +43,6 @@ from shared.contracts import Feedback
 from shared.kafka.admin import ensure_topics
 from shared.kafka.codec import OutgoingRecord, encode
 from shared.topics import DEAD_LETTERS, FEEDBACK, LABELS, MODEL_EVENTS, PREDICTIONS, REQUESTS
-from tests.support.postgres_server import PostgresServer
 
 CHUNK = 20_000
 """Requests (and as many predictions) encoded and sent at a time: a million pairs at once

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from devtools.kafka_broker import KafkaBroker
+from devtools.postgres_server import PostgresServer
 from shared.db import make_engine
 from shared.jobstore.store import migrate as migrate_jobstore
-from tests.support.postgres_server import PostgresServer
 
 STARTUP_SECONDS: dict[str, float] = {}
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.support.postgres_server import EXTERNAL_URL_ENV, PostgresServer
+from devtools.postgres_server import EXTERNAL_URL_ENV, PostgresServer
 
 pytestmark = pytest.mark.postgres
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from devtools.postgres_server import PostgresServer
 from services.delivery.adapters.signing import webhook_id_for
 from tests.integration.delivery.support import eventually, prediction, run_receiver
-from tests.support.postgres_server import PostgresServer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 JOBS = 40

@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
+from devtools.postgres_server import PostgresServer
 from services.delivery.adapters.metrics import DeliveryMetrics
 from services.delivery.service_layer.ingest import (
     ConsumedPrediction,
@@ -35,7 +36,6 @@ from shared.db import alembic_config, make_engine
 from shared.jobstore.deliveries import AttemptRecord, DeliveryOutcome, DueDelivery
 from shared.jobstore.store import MAX_ERROR_CHARS, MIGRATIONS, VERSION_TABLE, JobStore, migrate
 from shared.jobstore.tables import jobstore_metadata
-from tests.support.postgres_server import PostgresServer
 
 LEASE = timedelta(seconds=30)
 TRACEPARENT = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"

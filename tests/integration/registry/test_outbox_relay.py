@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from devtools.kafka_broker import KafkaBroker
+from devtools.postgres_server import PostgresServer
 from services.registry.adapters.database import make_engine, migrate
 from services.registry.adapters.outbox_relay import OutboxRelay
 from services.registry.adapters.tables import OutboxEvent
@@ -19,7 +20,6 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.codec import decode
 from shared.kafka.publisher import Publisher
 from shared.topics import MODEL_EVENTS
-from tests.support.postgres_server import PostgresServer
 from tests.support.topic_reader import read_records
 
 pytestmark = [pytest.mark.kafka]
