@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, make_url
 
 from devtools.ports import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_SH = REPO_ROOT / "infra" / "postgres" / "postgres.sh"
 
 #: Env var naming an already running server (SQLAlchemy URL); nothing is started or stopped.
