@@ -61,6 +61,7 @@ class LabelEncoder:
     """`labels` records from the join's label rows: the `LabelledExample` contract's JSON.
 
     `ce_id` is a per-process random prefix plus a counter: unique without a UUID each.
+    A batch's labels share one trace context: they come from one transaction.
     """
 
     def __init__(self, *, topic: str, source: str) -> None:
@@ -74,14 +75,16 @@ class LabelEncoder:
         self._id_prefix = secrets.token_hex(8) + "-"
         self._ids = itertools.count()
 
-    def encode(self, document: dict[str, Any], *, time: bytes) -> OutgoingRecord:
+    def encode(
+        self, document: dict[str, Any], *, time: bytes, traceparent: bytes
+    ) -> OutgoingRecord:
         key = str(document["request_id"]).encode()
         headers = [
             *self._constant,
             ("ce_id", f"{self._id_prefix}{next(self._ids):x}".encode()),
             ("ce_time", time),
             ("ce_subject", key),
-            (TRACEPARENT, f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00".encode()),
+            (TRACEPARENT, traceparent),
         ]
         return OutgoingRecord(self.topic, key, orjson.dumps(document), headers)
 

@@ -40,6 +40,7 @@ from shared.kafka.codec import (
     decode_as,
     encode,
 )
+from shared.kafka.headers import TRACEPARENT, current_trace_headers
 from shared.signature import label_text
 from shared.topics import DEAD_LETTERS, FEEDBACK, LABELS, PREDICTIONS, REQUESTS
 
@@ -187,6 +188,7 @@ def result_records(
     """What a batch publishes: its labels, and dead letters for what it refused."""
     now = time.time()
     published_at, header_time = timestamp(now), utc_now().isoformat().encode()
+    traceparent = current_trace_headers()[TRACEPARENT].encode()
     outgoing = [
         labels.encode(
             document
@@ -196,6 +198,7 @@ def result_records(
                 "published_at": published_at,
             },
             time=header_time,
+            traceparent=traceparent,
         )
         for document in result.labels
     ]

@@ -182,24 +182,15 @@ class FeedbackStore:
         """Those of `request_ids` that some feedback names."""
         found: set[str] = set()
         for chunk in _chunks(sorted(set(request_ids))):
-            found.update(
-                connection.execute(
-                    sa.select(FEEDBACK.c.request_id)
-                    .where(FEEDBACK.c.request_id.in_(chunk))
-                    .distinct()
-                ).scalars()
-            )
+            found.update(connection.execute(_NAMED_BY_FEEDBACK, {"ids": list(chunk)}).scalars())
         return found
 
     def feedback_of(
         self, connection: Connection, request_ids: Iterable[str]
     ) -> dict[str, list[StoredFeedback]]:
         found: dict[str, list[StoredFeedback]] = {}
-        columns = [FEEDBACK.c[name] for name in StoredFeedback.__dataclass_fields__]
         for chunk in _chunks(sorted(set(request_ids))):
-            rows = connection.execute(
-                sa.select(*columns).where(FEEDBACK.c.request_id.in_(chunk))
-            ).all()
+            rows = connection.execute(_FEEDBACK_OF, {"ids": list(chunk)}).all()
             for row in rows:
                 stored = StoredFeedback(
                     **{
@@ -216,27 +207,11 @@ class FeedbackStore:
         self, connection: Connection, request_ids: Iterable[str]
     ) -> dict[str, list[Answer]]:
         found: dict[str, list[Answer]] = {}
-        table = PREDICTIONS
         for chunk in _chunks(sorted(set(request_ids))):
-            rows = connection.execute(
-                sa.select(
-                    table.c.request_id,
-                    table.c.variant,
-                    table.c.model,
-                    table.c.version,
-                    table.c.predicted,
-                    table.c.predicted_at,
-                ).where(table.c.request_id.in_(chunk))
-            ).all()
-            for row in rows:
-                found.setdefault(row.request_id, []).append(
-                    Answer(
-                        variant=row.variant,
-                        model=row.model,
-                        version=row.version,
-                        predicted=loads(row.predicted),
-                        predicted_at=row.predicted_at,
-                    )
+            rows = connection.execute(_ANSWERS_OF, {"ids": list(chunk)}).all()
+            for request_id, variant, model, version, predicted, predicted_at in rows:
+                found.setdefault(request_id, []).append(
+                    Answer(variant, model, version, loads(predicted), predicted_at)
                 )
         for answers in found.values():
             answers.sort(key=lambda answer: answer.variant)
@@ -245,12 +220,8 @@ class FeedbackStore:
     def inputs_of(self, connection: Connection, request_ids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for chunk in _chunks(sorted(set(request_ids))):
-            rows = connection.execute(
-                sa.select(REQUESTS.c.request_id, REQUESTS.c.inputs).where(
-                    REQUESTS.c.request_id.in_(chunk)
-                )
-            ).all()
-            found.update((row.request_id, row.inputs) for row in rows)
+            for request_id, inputs in connection.execute(_INPUTS_OF, {"ids": list(chunk)}):
+                found[request_id] = inputs
         return found
 
     def tasks_of(
@@ -347,6 +318,26 @@ class _Prepared:
         else:
             parameters = [{name: row.get(name) for name in names} for row in rows]
         connection.exec_driver_sql(self.sql, parameters)
+
+
+def _by_request_ids(*columns: Any) -> Any:
+    """A select by a list of request ids, built once: a statement with the ids inline
+    would be compiled again for every batch."""
+    table = columns[0].table
+    return sa.select(*columns).where(table.c.request_id.in_(sa.bindparam("ids", expanding=True)))
+
+
+_NAMED_BY_FEEDBACK = _by_request_ids(FEEDBACK.c.request_id).distinct()
+_FEEDBACK_OF = _by_request_ids(*(FEEDBACK.c[name] for name in StoredFeedback.__dataclass_fields__))
+_ANSWERS_OF = _by_request_ids(
+    PREDICTIONS.c.request_id,
+    PREDICTIONS.c.variant,
+    PREDICTIONS.c.model,
+    PREDICTIONS.c.version,
+    PREDICTIONS.c.predicted,
+    PREDICTIONS.c.predicted_at,
+)
+_INPUTS_OF = _by_request_ids(REQUESTS.c.request_id, REQUESTS.c.inputs)
 
 
 def _bounded(name: str, value: Any) -> Any:
