@@ -16,7 +16,9 @@ FeedbackAuthority = Literal["system", "user", "reviewer"]
 class Feedback(WireModel):
     """Exactly one of an explicit label, a rating, or an implicit signal."""
 
-    feedback_id: str = Field(default_factory=new_id, description="Idempotency key.")
+    feedback_id: str = Field(
+        default_factory=new_id, min_length=1, max_length=128, description="Idempotency key."
+    )
     request_id: RequestId
     label: Label | None = None
     rating: Rating | None = None

@@ -9,6 +9,7 @@ from shared.clients.authentication import Caller
 from shared.contracts import ClassifierOutput, RegressorOutput
 from shared.contracts.base import Label
 from shared.contracts.feedback import FeedbackAuthority
+from shared.errors import bounded_list
 from shared.roles import Role
 from shared.signature import label_text
 
@@ -36,10 +37,17 @@ def label_problem(
     the classifier's classes as text (unused for a regressor)."""
     if isinstance(output, RegressorOutput):
         if isinstance(label, bool) or not isinstance(label, int | float):
-            return f"label {label!r} is not a number, and the model is a regressor"
+            return f"label {_shown(label)} is not a number, and the model is a regressor"
         if not math.isfinite(label):
-            return f"label {label!r} is not a finite number"
+            return f"label {_shown(label)} is not a finite number"
         return None
     if label_text(label) not in classes:
-        return f"label {label!r} is not one of the model's classes {sorted(classes)}"
+        known = bounded_list([repr(name) for name in sorted(classes)], total=len(classes))
+        return f"label {_shown(label)} is not one of the model's classes: {known}"
     return None
+
+
+def _shown(label: Label) -> str:
+    """The label as the caller wrote it, cut short: an error message stays small."""
+    text = repr(label)
+    return text if len(text) <= 80 else f"{text[:77]}..."

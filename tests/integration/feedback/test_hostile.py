@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
 from shared.contracts import PredictionRequest
+from shared.topics import FEEDBACK
 from tests.integration.feedback.support import T0, classified, feedback, latest_per_variant
 
 pytestmark = [pytest.mark.kafka]
@@ -34,3 +36,23 @@ async def test_oversized_inputs_and_labels_get_small_outputs_and_the_join_moves_
     assert labels[("small", "production")].label == "virginica"
     assert letters[0].error_code == "refused" and len(letters[0].error_message) < 2000
     assert "value truncated" in letters[0].error_message
+
+
+async def test_feedback_with_an_overlong_id_is_dead_lettered_and_the_next_joins(
+    feedback_factory: Callable[..., Any],
+) -> None:
+    async with feedback_factory() as harness:
+        await harness.served("r-1", "setosa")
+        record = feedback("r-1", label="setosa").model_dump(mode="json")
+        record["feedback_id"] = "f" * 500  # longer than the store keeps: refused by contract
+        await harness.publisher._producer.send_and_wait(
+            harness.settings.topic(FEEDBACK.name), orjson.dumps(record), key=b"r-1"
+        )
+        await harness.send_feedback(feedback("r-1", label="setosa", feedback_id="fine"))
+
+        labels = await harness.labels(1)
+        letters = await harness.dead_letters(1)
+
+    assert labels[0].feedback_id == "fine"
+    assert letters[0].error_code == "schema_violation"
+    assert "feedback_id" in letters[0].error_message

@@ -153,7 +153,7 @@ def test_a_label_must_be_a_class_of_the_answered_classifier(
     assert early.status_code == 202, early.text  # no answer yet: the feedback service checks
     message = _error(unknown_class, 422, "invalid_input")
     assert "'tulip' is not one of the model's classes" in message
-    assert "['setosa', 'versicolor', 'virginica']" in message
+    assert "classes: 'setosa'; 'versicolor'; 'virginica'" in message
     assert unknown_class.json()["error"]["details"]["classes"] == [
         "setosa",
         "versicolor",
