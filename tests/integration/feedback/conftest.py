@@ -15,10 +15,10 @@ from services.feedback.bootstrap import FeedbackService
 from services.feedback.settings import FeedbackSettings
 from shared.kafka.admin import ensure_topics
 from shared.kafka.publisher import Publisher
-from shared.topics import DEAD_LETTERS, FEEDBACK, LABELS, PREDICTIONS, REQUESTS
+from shared.topics import DEAD_LETTERS, FEEDBACK, LABELS, LIVE_QUALITY, PREDICTIONS, REQUESTS
 from tests.integration.feedback.support import FeedbackHarness
 
-JOIN_TOPICS = [REQUESTS, PREDICTIONS, FEEDBACK, LABELS, DEAD_LETTERS]
+JOIN_TOPICS = [REQUESTS, PREDICTIONS, FEEDBACK, LABELS, DEAD_LETTERS, LIVE_QUALITY]
 
 
 @pytest.fixture(scope="module")

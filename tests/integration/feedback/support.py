@@ -22,6 +22,7 @@ from shared.contracts import (
     DeadLetter,
     Feedback,
     LabelledExample,
+    LiveQuality,
     Prediction,
     PredictionRequest,
 )
@@ -29,7 +30,15 @@ from shared.contracts.base import WireModel
 from shared.contracts.predictions import ClassifierOutput, RegressorOutput
 from shared.kafka.codec import decode
 from shared.kafka.publisher import Publisher
-from shared.topics import DEAD_LETTERS, FEEDBACK, LABELS, PREDICTIONS, REQUESTS, TopicSpec
+from shared.topics import (
+    DEAD_LETTERS,
+    FEEDBACK,
+    LABELS,
+    LIVE_QUALITY,
+    PREDICTIONS,
+    REQUESTS,
+    TopicSpec,
+)
 
 M = TypeVar("M", bound=WireModel)
 IRIS = ("setosa", "versicolor", "virginica")
@@ -154,6 +163,29 @@ class FeedbackHarness:
         """Dead letters until `expected` distinct feedback records were dead-lettered
         (a batch replayed after a broker hiccup dead-letters its refusals again)."""
         return await self._read_until(DEAD_LETTERS, _letter_key, expected, timeout)
+
+    async def quality(
+        self, wanted: Callable[[LiveQuality], bool], *, timeout: float = 60.0
+    ) -> LiveQuality:
+        """The first `live-quality` record that `wanted` accepts."""
+        consumer = AIOKafkaConsumer(
+            self.settings.topic(LIVE_QUALITY.name),
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        message = decode(LIVE_QUALITY, record.value, record.headers)
+                        if wanted(message):
+                            return message
+        finally:
+            await consumer.stop()
+        raise AssertionError(f"no wanted live-quality record within {timeout:g} s")
 
     async def _read_until(
         self, spec: TopicSpec[M], key: Callable[[M], object], expected: int, timeout: float

@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from devtools.live_registry import LiveRegistry
@@ -81,3 +82,24 @@ async def test_live_accuracy_matches_a_hand_computation_for_production_and_shado
     delays = [60 + i - 1 for i in range(9)] + [70 - 1]  # feedback time minus prediction time
     assert production["delay_p50_seconds"] == pytest.approx(statistics.median(delays))
     assert set(IRIS) >= set(PRODUCTION)
+
+
+async def test_live_quality_is_published_on_its_topic_and_exported_to_prometheus(
+    feedback_factory: Callable[..., Any],
+) -> None:
+    async with feedback_factory(quality_publish_seconds=0.3, feedback_health_port=0) as harness:
+        for i, (served, truth) in enumerate(zip(PRODUCTION[:4], TRUTH[:4], strict=True)):
+            await harness.served(f"q-{i}", served)
+            await harness.send_feedback(feedback(f"q-{i}", label=truth))
+        await harness.joined(4)
+        published = await harness.quality(lambda record: record.labelled == 4)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{harness.service.health_port}"
+        ) as http:
+            metrics = (await http.get("/metrics")).text
+
+    right = sum(p == t for p, t in zip(PRODUCTION[:4], TRUTH[:4], strict=True))
+    assert (published.model, published.version, published.variant) == ("iris", 1, "production")
+    assert published.accuracy == pytest.approx(right / 4) and published.predictions == 4
+    gauge = 'modelbus_feedback_live_accuracy{model="iris",variant="production",version="1"}'
+    assert f"{gauge} {right / 4}" in metrics
