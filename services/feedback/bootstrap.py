@@ -19,7 +19,12 @@ from services.feedback.adapters.kafka import (
 )
 from services.feedback.adapters.metrics import JoinMetrics, new_text, render_quality
 from services.feedback.adapters.policies import RegistryPolicies, RegistryUnavailable
-from services.feedback.adapters.store import FeedbackStore, make_store_engine, migrate
+from services.feedback.adapters.store import (
+    FeedbackStore,
+    make_reader_engine,
+    make_store_engine,
+    migrate,
+)
 from services.feedback.domain.quality import VariantQuality
 from services.feedback.entrypoints.api import ApiContext, install_api
 from services.feedback.service_layer.batch import DefaultPolicies, PolicySource
@@ -48,9 +53,10 @@ class FeedbackService:
         self.settings = settings
         self.engine = make_store_engine(settings.feedback_database_url)
         self.store = FeedbackStore(self.engine)
+        self.reader = make_reader_engine(settings.feedback_database_url)
         self.store_thread = StoreThread("feedback-store")
         self.metrics = JoinMetrics()
-        self.meter = LiveQualityMeter(self.store, clock=time.time)
+        self.meter = LiveQualityMeter(self.reader, clock=time.time)
         self.latest_quality: list[VariantQuality] = []
         self._auth_http: httpx.AsyncClient | None = None
         self.policies: PolicySource = DefaultPolicies()
@@ -149,6 +155,7 @@ class FeedbackService:
         )
         return ApiContext(
             store=self.store,
+            reader=self.reader,
             meter=self.meter,
             authenticator=RegistryAuthenticator(
                 self._auth_http,
@@ -157,6 +164,7 @@ class FeedbackService:
             ),
             publisher=publisher,
             run=self.store_thread.run,
+            read=asyncio.to_thread,
             default_window_seconds=settings.quality_window_seconds,
             lease_seconds=settings.review_lease_seconds,
             registry_url=settings.registry_url,
@@ -169,7 +177,7 @@ class FeedbackService:
         while True:
             await asyncio.sleep(self.settings.quality_publish_seconds)
             try:
-                figures = await self.store_thread.run(self.meter.measure, window)
+                figures = await asyncio.to_thread(self.meter.measure, window)
                 self.latest_quality = figures
                 assert self._publisher is not None
                 for quality in figures:
@@ -209,7 +217,7 @@ class FeedbackService:
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         def ping() -> None:
-            with self.engine.connect() as connection:
+            with self.reader.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
 
         try:
@@ -260,4 +268,5 @@ class FeedbackService:
         if self._auth_http is not None:
             await self._auth_http.aclose()
         self.engine.dispose()
+        self.reader.dispose()
         log.info("feedback stopped")

@@ -61,6 +61,12 @@ def make_store_engine(url: str) -> Engine:
     return engine
 
 
+def make_reader_engine(url: str) -> Engine:
+    """An engine for reads only (live quality, the review list, exports): on SQLite its
+    transactions begin deferred, so a long read never holds the join's write lock."""
+    return db.make_engine(url)
+
+
 @dataclass(frozen=True)
 class StoredFeedback:
     """A feedback row as the join needs it."""

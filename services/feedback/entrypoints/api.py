@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
 
 from services.feedback.adapters import review_store
 from services.feedback.adapters.store import FeedbackStore
@@ -73,10 +74,15 @@ class ApiContext:
     """What the routes need, built by the service."""
 
     store: FeedbackStore
+    reader: Engine
+    """Reads go through their own engine, which never takes the join's write lock."""
     meter: LiveQualityMeter
     authenticator: RegistryAuthenticator
     publisher: Publisher
     run: RunInThread
+    """The store's writer thread, for claims and decisions."""
+    read: RunInThread
+    """Any thread, for reads and calls to the registry."""
     default_window_seconds: float
     lease_seconds: float
     registry_url: str
@@ -201,7 +207,7 @@ async def live_quality(
     conflicts per model, version and variant, over predictions of the window."""
     require(caller, Role.READER, "reading live quality")
     window = window_seconds or context.default_window_seconds
-    figures = await context.run(context.meter.measure, window, model)
+    figures = await context.read(context.meter.measure, window, model)
     return [QualityView.of(quality, window) for quality in figures]
 
 
@@ -219,12 +225,12 @@ async def review_items(
     require(caller, Role.REVIEWER, "reviewing")
 
     def read() -> list[review_store.ReviewItem]:
-        with context.store.engine.connect() as connection:
+        with context.reader.connect() as connection:
             return review_store.listed(
                 connection, model=model, status=status, now=context.clock(), limit=limit
             )
 
-    return [ReviewItemView.of(item) for item in await context.run(read)]
+    return [ReviewItemView.of(item) for item in await context.read(read)]
 
 
 @router.post("/review/items/{request_id}/claim", tags=["review"])
@@ -258,7 +264,7 @@ async def label_item(
     """Label a claimed item: the label is published on `feedback` with the reviewer's
     authority, then the item is closed."""
     require(caller, Role.REVIEWER, "reviewing")
-    _, task = await context.run(_held_item, context, request_id, caller)
+    _, task = await context.read(_held_item, context, request_id, caller)
     feedback = Feedback(
         request_id=request_id, label=body.label, source=caller.name, authority="reviewer"
     )
@@ -275,7 +281,7 @@ async def label_item(
 async def skip_item(request_id: str, caller: CallerDep, context: ContextDep) -> ReviewItemView:
     """Close a claimed item without a label (the reviewer cannot tell)."""
     require(caller, Role.REVIEWER, "reviewing")
-    await context.run(_held_item, context, request_id, caller)
+    await context.read(_held_item, context, request_id, caller)
     return ReviewItemView.of(
         await context.run(_decide, context, request_id, caller, review_store.SKIPPED, None)
     )
@@ -284,7 +290,7 @@ async def skip_item(request_id: str, caller: CallerDep, context: ContextDep) -> 
 def _held_item(
     context: ApiContext, request_id: str, caller: Caller
 ) -> tuple[review_store.ReviewItem, Task]:
-    with context.store.engine.connect() as connection:
+    with context.reader.connect() as connection:
         item = review_store.get(connection, request_id)
         if item is None:
             raise NotFound(f"no review item for request {request_id!r}")

@@ -74,12 +74,12 @@ async def export_dataset(
 
     def read() -> tuple[Any, int, int]:
         policy = context.policies.policy_for(model)
-        with context.store.engine.connect() as connection:
+        with context.reader.connect() as connection:
             return labelled_examples(
                 connection, model, since=since, train_on_weak=policy.train_on_weak
             )
 
-    examples, newest, excluded = await context.run(read)
+    examples, newest, excluded = await context.read(read)
     if not examples:
         raise NotFound(f"model {model!r} has no labelled examples to export in the window")
 
@@ -105,4 +105,4 @@ async def export_dataset(
             dataset=stored,
         )
 
-    return await context.run(register)
+    return await context.read(register)

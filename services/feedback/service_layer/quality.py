@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from sqlalchemy import Engine
+
 from services.feedback.adapters import quality_store
-from services.feedback.adapters.store import FeedbackStore
 from services.feedback.domain.quality import VariantQuality, summarise
 from shared.contracts import LiveQuality
 
@@ -15,13 +16,13 @@ from shared.contracts import LiveQuality
 class LiveQualityMeter:
     """Reads the counts of a window and turns them into quality figures."""
 
-    def __init__(self, store: FeedbackStore, *, clock: Callable[[], float]) -> None:
-        self._store = store
+    def __init__(self, reader: Engine, *, clock: Callable[[], float]) -> None:
+        self._reader = reader
         self._clock = clock
 
     def measure(self, window_seconds: float, model: str | None = None) -> list[VariantQuality]:
         since = self._clock() - window_seconds
-        with self._store.engine.connect() as connection:
+        with self._reader.connect() as connection:
             counts = quality_store.counts_since(connection, since, model)
             return [
                 summarise(
