@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from devtools.live_registry import LiveRegistry
+from tests.integration.feedback.support import eventually, feedback, regressed, request
 
 pytestmark = [pytest.mark.kafka]
 
@@ -30,3 +31,29 @@ async def test_a_nul_in_a_request_id_or_model_is_refused_with_a_4xx(
     assert [answer.status_code for answer in answers] == [422] * len(answers), [
         answer.text for answer in answers
     ]
+
+
+async def test_a_reviewers_label_the_store_cannot_keep_is_refused(
+    feedback_factory: Callable[..., Any], registry: LiveRegistry
+) -> None:
+    async with feedback_factory(registry) as harness:
+        await harness.send_request(request("priced", model="price"))
+        await harness.send_prediction(regressed("priced", 3.0))
+        await harness.send_feedback(feedback("priced", rating="down"))
+        reviewer = harness.http(registry.keys["reviewer"])
+        async with reviewer:
+
+            async def queued() -> bool:
+                response = await reviewer.get("/v1/review/items", params={"model": "price"})
+                return bool(response.json())
+
+            await eventually(queued, what="the item in the queue")
+            claimed = await reviewer.post("/v1/review/items/priced/claim")
+            huge = await reviewer.post(
+                "/v1/review/items/priced/label",
+                content=b'{"label": 100000000000000000000000000000}',
+                headers={"content-type": "application/json"},
+            )
+
+    assert claimed.status_code == 200, claimed.text
+    assert huge.status_code == 422 and "label" in huge.text, huge.text
