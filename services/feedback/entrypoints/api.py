@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from services.feedback.adapters import review_store
 from services.feedback.adapters.store import FeedbackStore
@@ -192,6 +192,14 @@ class ReviewLabel(BaseModel):
     model_config = {"extra": "forbid"}
 
     label: Label
+
+    @field_validator("label")
+    @classmethod
+    def _storable(cls, label: Any) -> Any:
+        """The join stores labels as JSON of 64-bit numbers; a longer integer never joins."""
+        if isinstance(label, int) and not -(2**63) <= label < 2**64:
+            raise ValueError("label is an integer past 64 bits")
+        return label
 
 
 router = APIRouter(prefix="/v1")
