@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -21,6 +21,9 @@ from shared.contracts.predictions import PredictionStatus, Variant
 from shared.kafka.codec import OutgoingRecord
 from shared.kafka.headers import CONTENT_TYPE, SPEC_VERSION, TRACEPARENT, Headers
 from shared.topics import LABELS
+
+StoredVersion = Annotated[VersionNumber, Field(le=2**31 - 1)]
+"""A version the store's integer columns hold (PostgreSQL's are 32-bit)."""
 
 
 class _Fields(BaseModel):
@@ -50,7 +53,7 @@ class PredictionFields(_Fields):
 
     request_id: RequestId
     model: ModelName
-    version: VersionNumber
+    version: StoredVersion
     variant: Variant
     status: PredictionStatus
     output: ClassifierFields | RegressorFields | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, TypeAlias
@@ -82,7 +83,7 @@ def read_batch(
             elif record.topic == topics.requests:
                 _add_request(batch, decode_as(REQUESTS, RequestFields, record.value, headers))
             elif record.topic == topics.feedback:
-                batch.feedback.append(decode(FEEDBACK, record.value, headers))
+                batch.feedback.append(storable(decode(FEEDBACK, record.value, headers)))
         except UndecodableMessage as error:
             log.warning(
                 "unreadable record at %s[%d]@%d: %s",
@@ -96,12 +97,32 @@ def read_batch(
     return batch, unreadable
 
 
+def storable(feedback: Feedback) -> Feedback:
+    """Feedback the store can keep as it came: the contract takes integers of any size and
+    any text, the store's JSON (64-bit integers) and PostgreSQL's text (no NUL) do not."""
+    for name in ("feedback_id", "source"):
+        if "\x00" in getattr(feedback, name):
+            raise UndecodableMessage("schema_violation", f"{name} contains a NUL character")
+    label = feedback.label
+    if isinstance(label, float) and not math.isfinite(label):
+        raise UndecodableMessage("schema_violation", "label is not a finite number")
+    _json_of(label, "label")
+    return feedback
+
+
+def _json_of(value: Any, what: str) -> str:
+    try:
+        return dumps(value)
+    except TypeError as error:  # an integer past 64 bits
+        raise UndecodableMessage("schema_violation", f"{what} cannot be stored: {error}") from None
+
+
 def _add_request(batch: Batch, request: RequestFields) -> None:
     batch.requests.append(
         {
             "request_id": request.request_id,
             "model": request.model,
-            "inputs": dumps(request.inputs),
+            "inputs": _json_of(request.inputs, "inputs"),
             "requested_at": epoch(request.created_at),
         }
     )

@@ -12,8 +12,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Engine
 
 from services.feedback.adapters import review_store
@@ -37,6 +37,13 @@ from shared.store_thread import RunInThread
 from shared.topics import FEEDBACK
 
 MAX_WINDOW_SECONDS = 90 * 24 * 3600.0
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+MODEL_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+
+RequestIdPath = Annotated[str, Path(max_length=128, pattern=REQUEST_ID_PATTERN)]
+"""As the contracts spell a request id: anything else names no item (and a NUL would
+reach PostgreSQL, which refuses it)."""
+ModelQuery = Annotated[str | None, Query(max_length=128, pattern=MODEL_PATTERN)]
 
 
 class Unauthorized(ServiceError):
@@ -192,6 +199,14 @@ class ReviewLabel(BaseModel):
 
     label: Label
 
+    @field_validator("label")
+    @classmethod
+    def _storable(cls, label: Any) -> Any:
+        """The join stores labels as JSON of 64-bit numbers; a longer integer never joins."""
+        if isinstance(label, int) and not -(2**63) <= label < 2**64:
+            raise ValueError("label is an integer past 64 bits")
+        return label
+
 
 router = APIRouter(prefix="/v1")
 
@@ -200,7 +215,7 @@ router = APIRouter(prefix="/v1")
 async def live_quality(
     caller: CallerDep,
     context: ContextDep,
-    model: Annotated[str | None, Query(max_length=128)] = None,
+    model: ModelQuery = None,
     window_seconds: Annotated[float | None, Query(gt=0, le=MAX_WINDOW_SECONDS)] = None,
 ) -> list[QualityView]:
     """Accuracy (Wilson 95% interval) or MAE, coverage, label delay, rating ratio and
@@ -215,7 +230,7 @@ async def live_quality(
 async def review_items(
     caller: CallerDep,
     context: ContextDep,
-    model: Annotated[str | None, Query(max_length=128)] = None,
+    model: ModelQuery = None,
     status: Annotated[
         str | None, Query(pattern="^(open|claimed|labelled|skipped)$")
     ] = review_store.OPEN,
@@ -234,7 +249,9 @@ async def review_items(
 
 
 @router.post("/review/items/{request_id}/claim", tags=["review"])
-async def claim_item(request_id: str, caller: CallerDep, context: ContextDep) -> ReviewItemView:
+async def claim_item(
+    request_id: RequestIdPath, caller: CallerDep, context: ContextDep
+) -> ReviewItemView:
     """Take an item for `lease_seconds`; another reviewer gets 409 until it runs out."""
     require(caller, Role.REVIEWER, "reviewing")
 
@@ -259,7 +276,7 @@ async def claim_item(request_id: str, caller: CallerDep, context: ContextDep) ->
 
 @router.post("/review/items/{request_id}/label", tags=["review"])
 async def label_item(
-    request_id: str, body: ReviewLabel, caller: CallerDep, context: ContextDep
+    request_id: RequestIdPath, body: ReviewLabel, caller: CallerDep, context: ContextDep
 ) -> ReviewItemView:
     """Label a claimed item: the label is published on `feedback` with the reviewer's
     authority, then the item is closed."""
@@ -278,7 +295,9 @@ async def label_item(
 
 
 @router.post("/review/items/{request_id}/skip", tags=["review"])
-async def skip_item(request_id: str, caller: CallerDep, context: ContextDep) -> ReviewItemView:
+async def skip_item(
+    request_id: RequestIdPath, caller: CallerDep, context: ContextDep
+) -> ReviewItemView:
     """Close a claimed item without a label (the reviewer cannot tell)."""
     require(caller, Role.REVIEWER, "reviewing")
     await context.read(_held_item, context, request_id, caller)

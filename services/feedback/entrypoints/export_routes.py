@@ -6,7 +6,9 @@ audit names the person who exported it. Retraining reads it from there by its ha
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import time
 from typing import Annotated, Any
 
@@ -100,7 +102,7 @@ async def export_dataset(
         return ExportedDataset(
             sha256=hashlib.sha256(content).hexdigest(),
             rows=len(examples),
-            columns=content.split(b"\n", 1)[0].decode().split(","),
+            columns=next(csv.reader(io.StringIO(content.decode()))),
             excluded_weak=excluded,
             dataset=stored,
         )
