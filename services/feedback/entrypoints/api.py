@@ -197,14 +197,17 @@ class ReviewLabel(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    label: Label
+    label: Label = Field(description="A class of the model, or a number for a regressor.")
 
     @field_validator("label")
     @classmethod
     def _storable(cls, label: Any) -> Any:
-        """The join stores labels as JSON of 64-bit numbers; a longer integer never joins."""
+        """The join stores labels as JSON of 64-bit numbers; a longer integer never joins,
+        and no database keeps a NUL in text."""
         if isinstance(label, int) and not -(2**63) <= label < 2**64:
             raise ValueError("label is an integer past 64 bits")
+        if isinstance(label, str) and ("\x00" in label or len(label) > 256):
+            raise ValueError("label text holds a NUL or is longer than 256 characters")
         return label
 
 

@@ -95,3 +95,26 @@ async def test_export_lists_the_columns_the_csv_has_whatever_the_feature_names(
     stored = registry.client("reader").dataset_content(body["sha256"])
     assert body["columns"] == next(csv.reader(io.StringIO(stored.decode())))
     assert body["columns"] == ['petal\n"width"', "sepal, length", "target"]
+
+
+async def test_a_reviewers_label_with_a_nul_is_refused_before_anything_is_published(
+    feedback_factory: Callable[..., Any], registry: LiveRegistry
+) -> None:
+    async with feedback_factory(registry) as harness:
+        await harness.served("nul", "setosa")
+        await harness.send_prediction(classified("nul", "virginica", variant="shadow"))
+        async with harness.http(registry.keys["reviewer"]) as reviewer:
+
+            async def queued() -> bool:
+                items = (await reviewer.get("/v1/review/items")).json()
+                return any(item["request_id"] == "nul" for item in items)
+
+            await eventually(queued, what="the item in the queue")
+            assert (await reviewer.post("/v1/review/items/nul/claim")).status_code == 200
+            refused = await reviewer.post(
+                "/v1/review/items/nul/label", json={"label": "set\x00osa"}
+            )
+            held = await reviewer.post("/v1/review/items/nul/label", json={"label": "setosa"})
+
+    assert refused.status_code == 422 and "NUL" in refused.text
+    assert held.status_code == 200
