@@ -50,12 +50,7 @@ async def send_feedback(
                 refused.append(f"{response.status_code} {response.text[:100]}")
 
         await asyncio.gather(*(one(rid) for rid in through_gateway))
-    publisher = Publisher(
-        settings.kafka_bootstrap,
-        source="demo-back-office",
-        topic_prefix=settings.topic_prefix,
-        security=settings.kafka_security,
-    )
+    publisher = Publisher.for_service(settings, source="demo-back-office")
     await publisher.start()
     try:
         await asyncio.gather(

@@ -99,12 +99,7 @@ class DeliveryService:
         settings = self.settings
         configure_tracing("delivery", settings)
         await asyncio.to_thread(migrate, settings.jobs_database_url)
-        publisher = Publisher(
-            settings.kafka_bootstrap,
-            source="delivery",
-            topic_prefix=settings.topic_prefix,
-            security=settings.kafka_security,
-        )
+        publisher = Publisher.for_service(settings, source="delivery")
         self._publisher = publisher
         await publisher.start()
         dead_letters = KafkaDeadLetters(publisher)

@@ -94,12 +94,7 @@ class FeedbackService:
         settings = self.settings
         configure_tracing("feedback", settings)
         await asyncio.to_thread(migrate, settings.feedback_database_url)
-        publisher = Publisher(
-            settings.kafka_bootstrap,
-            source="feedback",
-            topic_prefix=settings.topic_prefix,
-            security=settings.kafka_security,
-        )
+        publisher = Publisher.for_service(settings, source="feedback")
         self._publisher = publisher
         await publisher.start()
         self.policies = self._policies()

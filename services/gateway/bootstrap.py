@@ -79,14 +79,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         catalog_http = _registry_http(settings, api_key=registry_key)
         auth_http = _registry_http(settings, api_key=None)
         catalog = RegistryCatalog(catalog_http, ttl=settings.signature_cache_seconds)
-        publisher = BackgroundPublisher(
-            lambda: Publisher(
-                settings.kafka_bootstrap,
-                source="gateway",
-                topic_prefix=settings.topic_prefix,
-                security=settings.kafka_security,
-            )
-        )
+        publisher = BackgroundPublisher(lambda: Publisher.for_service(settings, source="gateway"))
         listener = signature_invalidator(
             bootstrap=settings.kafka_bootstrap,
             topic=settings.topic(MODEL_EVENTS.name),

@@ -48,12 +48,7 @@ def build_container(settings: RegistrySettings) -> Container:
     if settings.publish_events:
         relay = OutboxRelay(
             engine,
-            lambda: Publisher(
-                settings.kafka_bootstrap,
-                source="registry",
-                topic_prefix=settings.topic_prefix,
-                security=settings.kafka_security,
-            ),
+            lambda: Publisher.for_service(settings, source="registry"),
             poll_seconds=settings.outbox_poll_seconds,
         )
     return Container(

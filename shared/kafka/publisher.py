@@ -10,6 +10,7 @@ from opentelemetry import trace
 from shared.contracts import WireModel
 from shared.kafka.codec import encode
 from shared.kafka.security import PLAINTEXT, KafkaSecurity
+from shared.settings import ModelbusSettings
 from shared.topics import TopicSpec
 
 T = TypeVar("T", bound=WireModel)
@@ -36,6 +37,17 @@ class Publisher:
             enable_idempotence=True,
             linger_ms=5,
             **security.client_options(),
+        )
+
+    @classmethod
+    def for_service(cls, settings: ModelbusSettings, *, source: str) -> Publisher:
+        """The publisher a service builds from its settings: its cluster, its topic prefix,
+        its security."""
+        return cls(
+            settings.kafka_bootstrap,
+            source=source,
+            topic_prefix=settings.topic_prefix,
+            security=settings.kafka_security,
         )
 
     async def start(self) -> None:
