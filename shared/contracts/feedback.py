@@ -37,9 +37,15 @@ class Feedback(WireModel):
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Self:
-        given = [name for name in ("label", "rating", "signal") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"feedback needs exactly one of label, rating, signal; got {given or 'none'}"
-            )
+        require_one_kind(self)
         return self
+
+
+def require_one_kind(feedback: object) -> None:
+    """Feedback says exactly one thing: a label, a rating or a signal (the contract's rule,
+    which the gateway's request body applies too)."""
+    given = [name for name in ("label", "rating", "signal") if getattr(feedback, name) is not None]
+    if len(given) != 1:
+        raise ValueError(
+            f"feedback needs exactly one of label, rating, signal; got {given or 'none'}"
+        )

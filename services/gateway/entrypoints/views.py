@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts import Callback
 from shared.contracts.base import FeatureValue, Label, RequestId, VersionNumber
-from shared.contracts.feedback import ImplicitSignal, Rating
+from shared.contracts.feedback import ImplicitSignal, Rating, require_one_kind
 from shared.jobstore.views import JobStatus
 
 
@@ -79,11 +79,7 @@ class FeedbackBody(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Self:
-        given = [name for name in ("label", "rating", "signal") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"feedback needs exactly one of label, rating, signal; got {given or 'none'}"
-            )
+        require_one_kind(self)
         return self
 
 
