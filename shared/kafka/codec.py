@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -140,6 +141,17 @@ def describe_validation_error(error: ValidationError) -> str:
         location = ".".join(str(part) for part in detail["loc"]) or "(message)"
         lines.append(f"{location}: {detail['msg']}")
     return bounded_list(lines, total=len(details))
+
+
+def warn_unreadable(log: logging.Logger, record: ConsumedRecord, error: UndecodableMessage) -> None:
+    """Say where an unreadable record sits and why, once, as every consumer does."""
+    log.warning(
+        "unreadable record at %s[%d]@%d: %s",
+        record.topic,
+        record.partition,
+        record.offset,
+        error.message,
+    )
 
 
 def dead_letter_for_record(

@@ -18,7 +18,13 @@ from services.delivery.service_layer.ingest import (
 )
 from services.delivery.settings import DeliverySettings
 from shared.contracts import DeadLetter
-from shared.kafka.codec import OutgoingRecord, UndecodableMessage, dead_letter_for_record, decode
+from shared.kafka.codec import (
+    OutgoingRecord,
+    UndecodableMessage,
+    dead_letter_for_record,
+    decode,
+    warn_unreadable,
+)
 from shared.kafka.headers import parse_headers
 from shared.kafka.publisher import Publisher
 from shared.runtime.consumer import ConsumerConfig
@@ -56,13 +62,7 @@ def read_batch(
         try:
             prediction = decode(PREDICTIONS, record.value, headers)
         except UndecodableMessage as error:
-            log.warning(
-                "unreadable record at %s[%d]@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                error.message,
-            )
+            warn_unreadable(log, record, error)
             unreadable.append(dead_letter_for_record(record, error, service=SERVICE))
             continue
         readable.append(

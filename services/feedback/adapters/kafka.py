@@ -40,6 +40,7 @@ from shared.kafka.codec import (
     decode,
     decode_as,
     encode,
+    warn_unreadable,
 )
 from shared.kafka.headers import TRACEPARENT, current_trace_headers
 from shared.signature import label_text
@@ -85,13 +86,7 @@ def read_batch(
             elif record.topic == topics.feedback:
                 batch.feedback.append(storable(decode(FEEDBACK, record.value, headers)))
         except UndecodableMessage as error:
-            log.warning(
-                "unreadable record at %s[%d]@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                error.message,
-            )
+            warn_unreadable(log, record, error)
             if record.topic == topics.feedback:  # others' unreadable records are their own
                 unreadable.append(dead_letter_for_record(record, error, service=SERVICE))
     return batch, unreadable
