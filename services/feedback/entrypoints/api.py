@@ -9,7 +9,7 @@ counted by the same rules; the queue only records who decided what.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
@@ -19,16 +19,15 @@ from sqlalchemy import Engine
 from services.feedback.adapters import review_store
 from services.feedback.adapters.store import FeedbackStore
 from services.feedback.domain.judging import Task, refusal
-from services.feedback.domain.quality import VariantQuality
 from services.feedback.service_layer.batch import PolicySource
-from services.feedback.service_layer.quality import LiveQualityMeter
+from services.feedback.service_layer.quality import LiveQualityMeter, as_message
 from shared.clients.authentication import (
     Caller,
     RegistryAuthenticator,
     RegistryUnavailable,
     UnknownKey,
 )
-from shared.contracts import Feedback
+from shared.contracts import Feedback, LiveQuality
 from shared.contracts.base import Label
 from shared.http_api import ServiceError, install_error_handlers
 from shared.kafka.publisher import Publisher
@@ -140,30 +139,6 @@ def require(caller: Caller, role: Role, doing: str) -> None:
         )
 
 
-class QualityView(BaseModel):
-    """Live quality of one version as one variant served it."""
-
-    model: str
-    version: int
-    variant: str
-    window_seconds: float
-    predictions: int
-    labelled: int
-    coverage: float | None
-    accuracy: float | None
-    accuracy_low: float | None = Field(description="Wilson 95% interval, lower bound.")
-    accuracy_high: float | None
-    mae: float | None
-    delay_p50_seconds: float | None
-    delay_p95_seconds: float | None
-    rating_ratio: float | None
-    conflicts: int
-
-    @classmethod
-    def of(cls, quality: VariantQuality, window_seconds: float) -> QualityView:
-        return cls.model_validate(asdict(quality) | {"window_seconds": window_seconds})
-
-
 class ReviewItemView(BaseModel):
     request_id: str
     model: str
@@ -220,13 +195,13 @@ async def live_quality(
     context: ContextDep,
     model: ModelQuery = None,
     window_seconds: Annotated[float | None, Query(gt=0, le=MAX_WINDOW_SECONDS)] = None,
-) -> list[QualityView]:
+) -> list[LiveQuality]:
     """Accuracy (Wilson 95% interval) or MAE, coverage, label delay, rating ratio and
     conflicts per model, version and variant, over predictions of the window."""
     require(caller, Role.READER, "reading live quality")
     window = window_seconds or context.default_window_seconds
     figures = await context.read(context.meter.measure, window, model)
-    return [QualityView.of(quality, window) for quality in figures]
+    return [as_message(quality, window) for quality in figures]
 
 
 @router.get("/review/items", tags=["review"])
