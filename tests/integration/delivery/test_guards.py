@@ -16,11 +16,11 @@ from shared.kafka.codec import decode
 from shared.topics import DEAD_LETTERS
 from tests.integration.delivery.support import (
     CALLBACK_SEAL_KEY,
-    eventually,
     prediction,
     run_receiver,
 )
 from tests.support.topic_reader import read_records
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 

@@ -10,7 +10,8 @@ import pytest
 
 from devtools.postgres_server import PostgresServer
 from services.delivery.adapters.signing import webhook_id_for
-from tests.integration.delivery.support import eventually, prediction, run_receiver
+from tests.integration.delivery.support import prediction, run_receiver
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 JOBS = 40

@@ -17,12 +17,12 @@ from services.delivery.adapters.signing import webhook_id_for
 from shared.kafka.codec import decode
 from shared.topics import DEAD_LETTERS
 from tests.integration.delivery.support import (
-    eventually,
     http_get,
     prediction,
     run_receiver,
 )
 from tests.support.topic_reader import read_records
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 

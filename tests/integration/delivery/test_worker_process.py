@@ -18,13 +18,13 @@ from shared.kafka.publisher import Publisher
 from shared.topics import DEAD_LETTERS, PREDICTIONS
 from tests.integration.delivery.support import (
     CALLBACK_SEAL_KEY,
-    eventually,
     free_port,
     http_get,
     prediction,
     run_receiver,
     sealed,
 )
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 REPO_ROOT = Path(__file__).resolve().parents[3]

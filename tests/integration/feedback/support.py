@@ -6,7 +6,8 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -39,6 +40,7 @@ from shared.topics import (
     REQUESTS,
     TopicSpec,
 )
+from tests.support.waiting import eventually
 
 M = TypeVar("M", bound=WireModel)
 IRIS = ("setosa", "versicolor", "virginica")
@@ -168,28 +170,29 @@ class FeedbackHarness:
         self, wanted: Callable[[LiveQuality], bool], *, timeout: float = 60.0
     ) -> LiveQuality:
         """The first `live-quality` record that `wanted` accepts."""
-        consumer = AIOKafkaConsumer(
-            self.settings.topic(LIVE_QUALITY.name),
-            bootstrap_servers=self.bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    for record in records:
-                        message = decode(LIVE_QUALITY, record.value, record.headers)
-                        if wanted(message):
-                            return message
-        finally:
-            await consumer.stop()
+        async with aclosing(self._polls(LIVE_QUALITY, timeout, idle_ms=200)) as polls:
+            async for polled in polls:
+                for message in polled:
+                    if wanted(message):
+                        return message
         raise AssertionError(f"no wanted live-quality record within {timeout:g} s")
 
     async def _read_until(
         self, spec: TopicSpec[M], key: Callable[[M], object], expected: int, timeout: float
     ) -> list[M]:
+        messages: list[M] = []
+        async with aclosing(self._polls(spec, timeout, idle_ms=500)) as polls:
+            async for polled in polls:
+                messages.extend(polled)
+                if not polled and len({key(message) for message in messages}) >= expected:
+                    return messages  # enough, and nothing more came for a while
+        seen = len({key(message) for message in messages})
+        raise AssertionError(f"{spec.name}: {seen} of {expected} expected within {timeout:g} s")
+
+    async def _polls(
+        self, spec: TopicSpec[M], timeout: float, *, idle_ms: int
+    ) -> AsyncGenerator[list[M], None]:
+        """What each poll of the topic brings (from its start), until `timeout` passed."""
         consumer = AIOKafkaConsumer(
             self.settings.topic(spec.name),
             bootstrap_servers=self.bootstrap,
@@ -197,19 +200,13 @@ class FeedbackHarness:
             enable_auto_commit=False,
         )
         await consumer.start()
-        messages: list[M] = []
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    messages.extend(decode(spec, r.value, r.headers) for r in records)
-                if not batch and len({key(message) for message in messages}) >= expected:
-                    return messages  # enough, and nothing more came for a while
+                batch = await consumer.getmany(timeout_ms=idle_ms)
+                yield [decode(spec, r.value, r.headers) for rs in batch.values() for r in rs]
         finally:
             await consumer.stop()
-        seen = len({key(message) for message in messages})
-        raise AssertionError(f"{spec.name}: {seen} of {expected} expected within {timeout:g} s")
 
 
 def _letter_key(letter: DeadLetter) -> str:
@@ -233,16 +230,3 @@ def latest_per_variant(labels: list[LabelledExample]) -> dict[tuple[str, str], L
     for example in sorted(labels, key=lambda example: example.published_at):
         kept[(example.request_id, example.variant)] = example
     return kept
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)

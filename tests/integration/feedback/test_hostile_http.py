@@ -16,11 +16,11 @@ from shared.contracts import PredictionRequest
 from tests.integration.feedback.support import (
     T0,
     classified,
-    eventually,
     feedback,
     regressed,
     request,
 )
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from devtools.live_registry import LiveRegistry
-from tests.integration.feedback.support import classified, eventually, feedback, latest_per_variant
+from tests.integration.feedback.support import classified, feedback, latest_per_variant
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 
