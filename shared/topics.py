@@ -12,6 +12,8 @@ from typing import Any, Generic, TypeVar
 from shared.contracts import (
     DeadLetter,
     DriftAlert,
+    DriftSketch,
+    DriftStateRecord,
     Feedback,
     LabelledExample,
     LiveQuality,
@@ -125,6 +127,31 @@ LIVE_QUALITY: TopicSpec[LiveQuality] = TopicSpec(
     producers=("feedback",),
     consumers=("drift", "retraining"),
 )
+DRIFT_SKETCHES: TopicSpec[DriftSketch] = TopicSpec(
+    name="drift-sketches",
+    payload=DriftSketch,
+    event_type="io.modelbus.drift.sketched.v1",
+    key="model name (one judge sees every sketch of a model)",
+    description="Internal to the drift service: sufficient statistics of each micro-batch of "
+    "requests, predictions and labels, per model version, from the sketcher to the judge.",
+    partitions=8,
+    retention_ms=1 * DAY_MS,
+    producers=("drift",),
+    consumers=("drift",),
+)
+DRIFT_STATE: TopicSpec[DriftStateRecord] = TopicSpec(
+    name="drift-state",
+    payload=DriftStateRecord,
+    event_type="io.modelbus.drift.state.v1",
+    key="model name and version; written to the partition of the model's drift-sketches",
+    description="Internal to the drift service: the judge's detector state per model version, "
+    "written in the same transaction as the sketches it consumed (a compacted changelog).",
+    partitions=8,
+    retention_ms=365 * DAY_MS,
+    producers=("drift",),
+    consumers=("drift",),
+    cleanup_policy="compact",
+)
 DEAD_LETTERS: TopicSpec[DeadLetter] = TopicSpec(
     name="dead-letters",
     payload=DeadLetter,
@@ -145,6 +172,8 @@ ALL_TOPICS: tuple[TopicSpec[Any], ...] = (
     MODEL_EVENTS,
     LABELS,
     LIVE_QUALITY,
+    DRIFT_SKETCHES,
+    DRIFT_STATE,
     DEAD_LETTERS,
 )
 

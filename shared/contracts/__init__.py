@@ -2,7 +2,8 @@
 
 from shared.contracts.base import WireModel
 from shared.contracts.dead_letters import DeadLetter
-from shared.contracts.drift_alerts import DriftAlert, DriftWindow
+from shared.contracts.drift_alerts import DriftAlert, DriftWindow, FeatureDrift
+from shared.contracts.drift_sketches import DriftSketch, DriftStateRecord, SketchSource
 from shared.contracts.feedback import Feedback
 from shared.contracts.labels import LabelledExample
 from shared.contracts.model_events import DeploymentState, ModelEvent
@@ -22,8 +23,11 @@ __all__ = [
     "DeadLetter",
     "DeploymentState",
     "DriftAlert",
+    "DriftSketch",
+    "DriftStateRecord",
     "DriftWindow",
     "ErrorCode",
+    "FeatureDrift",
     "Feedback",
     "LabelledExample",
     "LiveQuality",
@@ -32,5 +36,6 @@ __all__ = [
     "PredictionError",
     "PredictionRequest",
     "RegressorOutput",
+    "SketchSource",
     "WireModel",
 ]

@@ -33,6 +33,9 @@ class OutgoingRecord:
     key: bytes | None
     value: bytes
     headers: Headers
+    partition: int | None = None
+    """Set only where the key cannot say it: a changelog record goes to the partition of
+    the input it was computed from (co-partitioned by construction)."""
 
 
 class ConsumedRecord(Protocol):

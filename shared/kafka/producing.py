@@ -111,11 +111,20 @@ async def _partitions(producer: AIOKafkaProducer, outgoing: list[OutgoingRecord]
         by_topic.setdefault(record.topic, []).append(index)
     for topic, indices in by_topic.items():
         known = sorted(await producer.partitions_for(topic))
-        keyed = [index for index in indices if outgoing[index].key is not None]
+        keyed = [
+            index
+            for index in indices
+            if outgoing[index].key is not None and outgoing[index].partition is None
+        ]
         keys = [outgoing[index].key or b"" for index in keyed]
         for index, position in zip(keyed, partitions_for_keys(keys, len(known)), strict=True):
             chosen[index] = known[position]
         for index in indices:
-            if outgoing[index].key is None:
+            explicit = outgoing[index].partition
+            if explicit is not None:
+                if explicit not in known:
+                    raise ValueError(f"{topic} has no partition {explicit}")
+                chosen[index] = explicit
+            elif outgoing[index].key is None:
                 chosen[index] = _PARTITIONER(None, known, known)
     return chosen

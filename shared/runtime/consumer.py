@@ -80,6 +80,9 @@ class GroupConsumer:
 
     `retryable` errors from `process` (a dependency that is away) retry the batch while
     its partitions are still ours; `shrink` replaces an output over the size limit.
+    In exactly-once mode `on_published` runs once a batch's transaction has committed:
+    a `process` that keeps state in memory makes the batch's changes its own only then,
+    since a failed transaction calls `process` again with the same records.
     """
 
     def __init__(
@@ -90,12 +93,14 @@ class GroupConsumer:
         retryable: tuple[type[Exception], ...] = (),
         shrink: Shrink | None = None,
         on_retry: Callable[[], None] = lambda: None,
+        on_published: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self._process = process
         self._retryable = retryable
         self._shrink = shrink
         self._on_retry = on_retry
+        self._on_published = on_published
         self._exactly_once = config.delivery_mode == "exactly-once"
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -303,6 +308,7 @@ class GroupConsumer:
                 await asyncio.gather(*await queue_records(producer, outgoing, shrink=self._shrink))
                 await producer.send_offsets_to_transaction(dict(offsets.next), self.config.group_id)
             self._ledger.committed.update(offsets.next)
+            self._on_published()
             return
         # At-least-once: while this batch's outputs are handed to the producer and
         # acknowledged and its offsets committed, the next batch is already processed.

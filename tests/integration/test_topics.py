@@ -16,6 +16,8 @@ from shared.contracts import (
     DeadLetter,
     DeploymentState,
     DriftAlert,
+    DriftSketch,
+    DriftStateRecord,
     DriftWindow,
     Feedback,
     LabelledExample,
@@ -23,6 +25,7 @@ from shared.contracts import (
     ModelEvent,
     Prediction,
     PredictionRequest,
+    SketchSource,
 )
 from shared.kafka.admin import ensure_topics
 from shared.kafka.codec import decode
@@ -115,6 +118,26 @@ SAMPLES: dict[str, tuple[Any, str]] = {
             conflicts=0,
         ),
         "iris",
+    ),
+    "drift-sketches": (
+        DriftSketch(
+            sketch_id="requests:0:7-9:iris:3",
+            model="iris",
+            version=3,
+            stream="requests",
+            source=SketchSource(topic="requests", partition=0, first_offset=7, last_offset=9),
+            events=3,
+            first_at=datetime(2026, 1, 1, tzinfo=UTC),
+            last_at=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC),
+            body={"numeric": {}},
+        ),
+        "iris",
+    ),
+    "drift-state": (
+        DriftStateRecord(
+            model="iris", version=3, state={}, written_at=datetime(2026, 1, 1, tzinfo=UTC)
+        ),
+        "iris/3",
     ),
     "dead-letters": (
         DeadLetter(
