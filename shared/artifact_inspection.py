@@ -145,7 +145,7 @@ def _try_predicting(
         try:
             predicted = np.asarray(estimator.predict(matrix))
             if info.estimator_type == "classifier" and hasattr(estimator, "predict_proba"):
-                probabilities = np.asarray(estimator.predict_proba(matrix))
+                probabilities = estimator.predict_proba(matrix)
         except MemoryError:
             raise
         except Exception as exc:
@@ -153,19 +153,26 @@ def _try_predicting(
                 f"the model cannot predict rows of its own training data: {describe_error(exc)}"
             ) from None
     if predicted.shape[:1] != (TRIAL_BATCH_ROWS,):
+        count = len(predicted) if predicted.ndim else 1
         raise MalformedArtifact(
-            f"the model gave {predicted.shape[:1]} predictions for {TRIAL_BATCH_ROWS} rows"
+            f"the model gave {count} predictions for {TRIAL_BATCH_ROWS} rows of its training data"
         )
     rows = len(distinct)
     return _summarise(info, predicted[:rows], _usable(probabilities, rows))
 
 
-def _usable(probabilities: NDArray[Any] | None, rows: int) -> NDArray[Any] | None:
+def _usable(probabilities: object, rows: int) -> NDArray[np.float64] | None:
     """The first `rows` rows of a finite rows x classes matrix of probabilities, else None:
     confidence is left out of the summary rather than guessed."""
-    if probabilities is None or probabilities.ndim != 2 or probabilities.shape[1] == 0:
+    if probabilities is None:
         return None
-    head = probabilities[:rows].astype(np.float64, copy=False)
+    try:
+        matrix = np.asarray(probabilities, dtype=np.float64)
+    except (ValueError, TypeError):
+        return None  # ragged (one matrix per output) or not numbers
+    if matrix.ndim != 2 or matrix.shape[1] == 0:
+        return None
+    head = matrix[:rows]
     if len(head) != rows or not np.isfinite(head).all():
         return None
     if head.min() < 0.0 or head.max() > 1.0:

@@ -37,7 +37,9 @@ from shared.signature import MAX_CATEGORIES, infer_signature
 from shared.tabular import parse_csv
 from tests.support.hostile_models import (
     CRASHING_CLASSIFIER,
+    MISREPORTING_CLASSIFIER,
     crashing_classifier,
+    misreporting_classifier,
     npz_unpickling_attack,
     tree_with_child_outside,
     zip_bomb,
@@ -145,6 +147,36 @@ def test_the_trial_answers_with_what_the_model_predicted_on_its_training_rows() 
     highest = model.predict_proba(iris.data).max(axis=1)
     assert predictions.confidence.mean == pytest.approx(highest.mean())
     assert predictions.confidence.bin_edges == CONFIDENCE_BIN_EDGES
+
+
+@pytest.mark.parametrize(
+    ("lie", "message"),
+    [
+        ("label", "predicts labels that are not among its classes: \\['daisy'\\]"),
+        ("count", "gave 1024 predictions for 2048 rows"),
+    ],
+)
+def test_a_model_whose_predictions_cannot_be_a_classifiers_is_malformed(
+    lie: str, message: str
+) -> None:
+    with pytest.raises(MalformedArtifact, match=message):
+        inspect_artifact_isolated(
+            misreporting_classifier(lie),
+            _trial(IRIS.dataset),
+            extra_trusted=[MISREPORTING_CLASSIFIER],
+        )
+
+
+def test_probabilities_outside_0_and_1_leave_the_confidence_out() -> None:
+    inspection = inspect_artifact_isolated(
+        misreporting_classifier("probability"),
+        _trial(IRIS.dataset),
+        extra_trusted=[MISREPORTING_CLASSIFIER],
+    )
+
+    assert inspection.predictions is not None and inspection.predictions.kind == "classes"
+    assert inspection.predictions.frequencies == {"setosa": 1.0}
+    assert inspection.predictions.confidence is None
 
 
 def _answer(**predictions: object) -> bytes:
