@@ -216,7 +216,7 @@ def _read_answer(answer: bytes, tried_rows: int) -> Inspection:
         kind = parsed["error"]
         types = [str(name)[:200] for name in list(parsed.get("types", []))[:50]]
         message = str(parsed.get("message", ""))[:MAX_MESSAGE_CHARS]
-    except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
+    except (ValueError, KeyError, TypeError, AttributeError, ValidationError, RecursionError):
         raise InspectionFailed("the model file inspection gave an unreadable answer") from None
     if kind == "unsafe":
         raise UnsafeArtifact(types)

@@ -227,6 +227,13 @@ def test_a_malformed_prediction_summary_is_not_believed(edit: dict[str, object],
         _read_answer(_answer(**edit), tried_rows=3)
 
 
+def test_an_answer_nested_too_deep_to_parse_is_not_believed() -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000
+
+    with pytest.raises(InspectionFailed, match="unreadable answer"):
+        _read_answer(b'{"info": ' + nested + b"}", tried_rows=0)
+
+
 def test_a_prediction_summary_without_a_trial_is_not_believed() -> None:
     with pytest.raises(InspectionFailed, match="unreadable answer"):
         _read_answer(_answer(), tried_rows=0)
