@@ -87,6 +87,7 @@ class DataDriftState:
         self.levels = sketch.numeric.cusum.end_levels(self.levels)
         self.events += sketch.events
         self.window = sketch if self.window is None else self.window.then(sketch)
+        recent = self.window
         outcome = None
         if self.window.events >= self.reference.settings.window_events:
             outcome = self._test_window(self.window)
@@ -99,7 +100,7 @@ class DataDriftState:
             windowed = outcome is not None and bool(outcome.rejected[index])
             if not self.open[index] and (sequential or windowed):
                 self.open[index] = True
-                signals.append(self._opened(index, name, highest, outcome, sequential))
+                signals.append(self._opened(index, name, recent, highest, outcome, sequential))
             elif self.open[index] and self._settled(index):
                 self.open[index] = False
                 signals.append(self._closed(index, name))
@@ -203,24 +204,18 @@ class DataDriftState:
             end=window.end,
         )
 
-    def _recent(self) -> DataSketch | None:
-        if self.window is None:
-            return self.last_window
-        if self.last_window is None:
-            return self.window
-        return self.last_window.then(self.window)
-
     def _opened(
         self,
         index: int,
         name: str,
+        recent: DataSketch,
         highest: NDArray[np.float64],
         outcome: WindowOutcome | None,
         sequential: bool,
     ) -> DataDriftSignal:
+        """The evidence window is the one this sketch joined: the events since the last
+        windowed test, this batch included."""
         numeric = self.reference.numeric
-        recent = self._recent()
-        assert recent is not None
         evidence: dict[str, Any] = {}
         if index < len(numeric.names):
             evidence |= numeric_summary(numeric, index, recent.numeric)
@@ -264,7 +259,7 @@ class DataDriftState:
 
     def _closed(self, index: int, name: str) -> DataDriftSignal:
         numeric = self.reference.numeric
-        recent = self._recent()
+        recent = self.window or self.last_window
         size = 0 if recent is None else recent.events
         if index < len(numeric.names):
             ratio = self.levels[index] / numeric.thresholds[index]
