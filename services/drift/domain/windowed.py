@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import chi2, kstwo
+from scipy.special import chdtrc, kolmogorov
 
 from services.drift.domain.reference_bins import ReferenceBins
 
@@ -60,7 +60,7 @@ def chi_square(
     raw = float(np.sum((counts - n * shares) ** 2 / (n * shares)))
     statistic = raw * effective_size(n, reference_count) / n
     dof = max(1, counts.size - 1)
-    return statistic, float(chi2.sf(statistic, dof))
+    return statistic, float(chdtrc(dof, statistic))
 
 
 def binned_ks(
@@ -68,15 +68,17 @@ def binned_ks(
 ) -> tuple[float, float]:
     """Largest distance of the window's CDF at the edges from the reference's interval
     there. Evaluating only at edges can only lower the statistic, so the p-value from
-    the Kolmogorov distribution is conservative."""
+    the Kolmogorov distribution is conservative. The p-value uses Stephens' finite-size
+    scaling D (sqrt(n) + 0.12 + 0.11 / sqrt(n)) of the limiting distribution: accurate in
+    the tail and a ufunc call, where scipy's exact kstwo costs a millisecond."""
     n = int(counts.sum())
     if n == 0 or bins.edges.size == 0:
         return 0.0, 1.0
     cdf = np.cumsum(counts)[:-1] / n
     distance = np.maximum(bins.cdf_low - cdf, cdf - bins.cdf_high)
     statistic = float(max(0.0, distance.max()))
-    size = max(1, int(effective_size(n, reference_count)))
-    return statistic, float(kstwo.sf(statistic, size))
+    root = np.sqrt(effective_size(n, reference_count))
+    return statistic, float(kolmogorov(statistic * (root + 0.12 + 0.11 / root)))
 
 
 def wasserstein_between_edges(
