@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from bench.drift_data import drift_data_table
+
 _STARTED = time.monotonic()
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -90,6 +92,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     if latency and "error" not in latency:
         out.append("")
         out.extend(_latency_section(latency))
+    drift_data = scenarios.get("drift-data")
+    if drift_data and "error" not in drift_data:
+        out.extend(["", "Data drift, delays in events (detection rate, median, p90):", ""])
+        out.extend(drift_data_table(drift_data))
     if summary.get("per_cpu_second"):
         out.append("")
         out.extend(_efficiency_section(summary["per_cpu_second"], scenarios.get("mlserver_peer")))
@@ -113,6 +119,9 @@ def _scenario_table(scenarios: dict[str, Any], summary: dict[str, Any]) -> list[
             continue
         if name == "feedback":
             rows.extend(_feedback_rows(result))
+            continue
+        if name == "drift-data":
+            rows.append([name, "-", _n(result["seconds"], 1), "-", "-", "-", "-", "see below"])
             continue
         if name == "mlserver_peer":
             best = result["best"]

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -32,6 +33,7 @@ import aiokafka
 import numpy
 import sklearn
 
+from bench.drift_data import DriftDataPlan, drift_data_headline, run_drift_data
 from bench.feedback import FeedbackPlan, feedback_headline, run_feedback
 from bench.latency import run_latency
 from bench.load import wrk_path
@@ -54,7 +56,10 @@ SCENARIOS = (
     "scaling",
     "mlserver_peer",
     "feedback",
+    "drift-data",
 )
+STACKLESS = frozenset({"drift-data"})
+"""Scenarios that measure pure code: they run before (and without) the broker stack."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,12 @@ def _feedback(context: Context) -> dict[str, Any]:
     )
 
 
+def _drift_data(plan: Plan) -> dict[str, Any]:
+    return run_drift_data(DriftDataPlan.quick() if plan.quick else DriftDataPlan())
+
+
+STACKLESS_RUNNERS: dict[str, Callable[[Plan], dict[str, Any]]] = {"drift-data": _drift_data}
+
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "raw_loop": _raw_loop,
     "e2e_at_least_once": _e2e_at_least_once,
@@ -268,6 +279,8 @@ def _headline(name: str, result: dict[str, Any]) -> str:
         return ", ".join(f"{r['workers']}: {r['per_second']:,.0f}/s" for r in result["runs"])
     if name == "feedback":
         return feedback_headline(result)
+    if name == "drift-data":
+        return drift_data_headline(result)
     if name == "mlserver_peer":
         best = result["best"]
         return (
@@ -344,6 +357,22 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _run_scenario(name: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One scenario, timed; a failure is recorded and does not stop the others."""
+    scenario_started = time.monotonic()
+    keep_collector_off_the_hot_path()
+    try:
+        result = run()
+    except Exception as error:
+        result = {
+            "error": f"{type(error).__name__}: {error}",
+            "traceback": traceback.format_exc(limit=-6),
+        }
+    result["scenario_seconds"] = round(time.monotonic() - scenario_started, 1)
+    progress(f"   {name}: {_headline(name, result)}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts, a smoke run")
@@ -388,38 +417,35 @@ def main(argv: list[str] | None = None) -> int:
         f"({'quick' if plan.quick else 'full'}; {os.cpu_count()} CPUs, load {load[0]:.2f})"
     )
     interrupted = False
+    results["versions"]["kafka"] = "-"
     try:
-        with tempfile.TemporaryDirectory(prefix="modelbus-bench-") as temporary:
-            work_dir = Path(temporary)
-            model = train_model()
-            results["parameters"]["model"] = model.parameters
-            records = request_records(model, plan.messages, seed=1, run="req")
-            progress(f"model trained; {len(records):,} distinct requests encoded")
-            with bench_stack(work_dir, run_id, model) as stack:
-                results["versions"]["kafka"] = stack.kafka_version
-                if args.profile is not None:
-                    stack.profile_dir = args.profile.resolve()
-                    py_spy_path()  # fail now, not after the warm-up
-                    results["parameters"]["profiled_with_py_spy"] = str(stack.profile_dir)
-                if set(plan.scenarios) - {"mlserver_peer"}:
-                    warm = warm_up_broker(stack, records, plan)
-                    results["parameters"]["broker_warm_up"] = warm
-                context = Context(stack=stack, plan=plan, records=records)
-                for index, name in enumerate(plan.scenarios, start=1):
-                    progress(f"[{index}/{len(plan.scenarios)}] {name}")
-                    scenario_started = time.monotonic()
-                    keep_collector_off_the_hot_path()
-                    try:
-                        result = RUNNERS[name](context)
-                    except Exception as error:  # one failed scenario does not stop the others
-                        result = {
-                            "error": f"{type(error).__name__}: {error}",
-                            "traceback": traceback.format_exc(limit=-6),
-                        }
-                    result["scenario_seconds"] = round(time.monotonic() - scenario_started, 1)
-                    scenarios[name] = result
-                    progress(f"   {name}: {_headline(name, result)}")
-                progress("stopping the broker and the registry")
+        for index, name in enumerate(plan.scenarios, start=1):
+            if name in STACKLESS:
+                progress(f"[{index}/{len(plan.scenarios)}] {name}")
+                scenarios[name] = _run_scenario(name, partial(STACKLESS_RUNNERS[name], plan))
+        if set(plan.scenarios) - STACKLESS:
+            with tempfile.TemporaryDirectory(prefix="modelbus-bench-") as temporary:
+                work_dir = Path(temporary)
+                model = train_model()
+                results["parameters"]["model"] = model.parameters
+                records = request_records(model, plan.messages, seed=1, run="req")
+                progress(f"model trained; {len(records):,} distinct requests encoded")
+                with bench_stack(work_dir, run_id, model) as stack:
+                    results["versions"]["kafka"] = stack.kafka_version
+                    if args.profile is not None:
+                        stack.profile_dir = args.profile.resolve()
+                        py_spy_path()  # fail now, not after the warm-up
+                        results["parameters"]["profiled_with_py_spy"] = str(stack.profile_dir)
+                    if set(plan.scenarios) - {"mlserver_peer"}:
+                        warm = warm_up_broker(stack, records, plan)
+                        results["parameters"]["broker_warm_up"] = warm
+                    context = Context(stack=stack, plan=plan, records=records)
+                    for index, name in enumerate(plan.scenarios, start=1):
+                        if name in STACKLESS:
+                            continue
+                        progress(f"[{index}/{len(plan.scenarios)}] {name}")
+                        scenarios[name] = _run_scenario(name, partial(RUNNERS[name], context))
+                    progress("stopping the broker and the registry")
     except KeyboardInterrupt:
         interrupted = True
         progress("interrupted: everything the bench started has been stopped")

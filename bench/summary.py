@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from bench.drift_data import drift_data_note, drift_data_targets
+
 E2E_TARGET_RATIO = 0.5
 LATENCY_P99_TARGET_MS = 50.0
 PER_CORE_TARGET_RATIO = 10.0
@@ -138,6 +140,10 @@ def summarise(scenarios: dict[str, Any]) -> dict[str, Any]:
     if _ok(feedback):
         assert feedback is not None
         targets.extend(_feedback_targets(feedback))
+    drift_data = scenarios.get("drift-data")
+    if _ok(drift_data):
+        assert drift_data is not None
+        targets.extend(drift_data_targets(drift_data))
     return summary
 
 
@@ -367,6 +373,10 @@ def notes_for(results: dict[str, Any]) -> list[str]:
     if _ok(feedback):
         assert feedback is not None
         notes.extend(_feedback_notes(feedback, cores))
+    drift_data = scenarios.get("drift-data")
+    if _ok(drift_data):
+        assert drift_data is not None
+        notes.append(drift_data_note(drift_data))
     failed = [name for name, result in scenarios.items() if "error" in result]
     if failed:
         notes.append(f"Failed scenarios: {', '.join(failed)} (see `error` in the JSON).")

@@ -33,10 +33,14 @@ QUANTILE_LEVELS: Final[dict[str, float]] = {
     "p99": 0.99,
 }
 HISTOGRAM_BINS: Final = 10
+SCORE_QUANTILES: Final = 255
+"""Quantiles kept for normal scores: at levels k / 256, fine enough that z = Phi^-1(F(x))
+is N(0, 1) to within a 1/256 step of probability, small enough for a stored profile."""
 OTHER_CATEGORY: Final = "__other__"
 _DECILES = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)[1:-1]
 CONFIDENCE_BIN_EDGES: Final = [round(0.05 * index, 2) for index in range(1, 20)]
 SHARE_SUM_TOLERANCE: Final = 1e-6
+_SCORE_LEVELS = np.arange(1, SCORE_QUANTILES + 1) / (SCORE_QUANTILES + 1)
 
 
 class _Frozen(BaseModel):
@@ -56,6 +60,11 @@ class NumericProfile(_Frozen):
     quantiles: dict[str, float] = Field(description="Keyed p01, p05, p25, p50, p75, p95, p99.")
     bin_edges: list[float] = Field(description="Interior cut points; outer bins are open.")
     bin_fractions: list[float] = Field(description="Share of values per bin; len(edges) + 1.")
+    score_quantiles: list[float] | None = Field(
+        default=None,
+        description="Quantiles at levels k / (n + 1), k = 1..n, for normal scores; "
+        "absent in profiles stored before they existed.",
+    )
 
     @model_validator(mode="after")
     def _bins_consistent(self) -> NumericProfile:
@@ -63,6 +72,11 @@ class NumericProfile(_Frozen):
             raise ValueError("bin_fractions needs exactly one more entry than bin_edges")
         if any(low >= high for low, high in itertools.pairwise(self.bin_edges)):
             raise ValueError("bin_edges must be strictly increasing")
+        scores = self.score_quantiles
+        if scores is not None and (
+            len(scores) < 3 or any(low > high for low, high in itertools.pairwise(scores))
+        ):
+            raise ValueError("score_quantiles needs at least 3 values in ascending order")
         return self
 
 
@@ -206,6 +220,7 @@ def numeric_profile(values: Sequence[FeatureValue]) -> NumericProfile:
         },
         bin_edges=[float(edge) for edge in edges],
         bin_fractions=histogram_fractions(edges.tolist(), numbers),
+        score_quantiles=np.maximum.accumulate(np.quantile(numbers, _SCORE_LEVELS)).tolist(),
     )
 
 
