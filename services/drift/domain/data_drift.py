@@ -82,6 +82,7 @@ class DataDriftState:
         """Advance every detector by one sketch (stream order) and say which episodes
         opened or closed."""
         numeric = self.reference.numeric
+        self._check_shape(sketch)
         highest = sketch.numeric.cusum.highest_levels(self.levels)
         crossed = highest >= numeric.thresholds
         self.levels = sketch.numeric.cusum.end_levels(self.levels)
@@ -145,6 +146,16 @@ class DataDriftState:
         return state
 
     # -- internals --------------------------------------------------------------------
+
+    def _check_shape(self, sketch: DataSketch) -> None:
+        numeric = len(self.reference.numeric.names)
+        categorical = len(self.reference.categorical.names)
+        got = (sketch.numeric.count.size, len(sketch.categorical.counts))
+        if got != (numeric, categorical):
+            raise ValueError(
+                f"the sketch has {got[0]} numeric and {got[1]} categorical features, the "
+                f"reference {numeric} and {categorical}: it was made for another reference"
+            )
 
     def _settled(self, index: int) -> bool:
         numeric = self.reference.numeric
