@@ -184,7 +184,7 @@ class DataDriftState:
             threshold = float(numeric.thresholds[index, channel])
         else:
             assert outcome is not None
-            method = "window_ks_chi_square" if index < len(numeric.names) else "chi_square"
+            method = str(outcome.details[index]["method"])
             statistic = float(outcome.p_values[index])
             threshold = float(outcome.level)
         return DataDriftSignal(

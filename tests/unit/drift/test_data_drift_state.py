@@ -161,3 +161,18 @@ def test_each_channel_finds_its_own_kind_of_drift(
         signals += state.apply(sketch_batch(state.reference, values, [colours]))
 
     assert [(s.feature, s.transition, s.method) for s in signals] == [("x2", "opened", method)]
+
+
+def test_missing_values_in_one_feature_open_a_missing_rate_episode(
+    profile: ReferenceProfile,
+) -> None:
+    state = DataDriftState(profile)
+    rng = np.random.default_rng(37)
+    values = rng.normal(size=(500, FEATURES))
+    values[::25, 3] = np.nan  # 4% missing, none in training
+    colours = rng.choice(CATEGORIES, 500, p=SHARES).tolist()
+
+    signals = state.apply(sketch_batch(state.reference, values, [colours]))
+
+    assert [(s.feature, s.method) for s in signals] == [("x3", "missing_rate")]
+    assert signals[0].evidence["window_test"]["missing_share"] == 0.04
