@@ -25,7 +25,7 @@ from services.drift.domain.cusum import first_crossings
 from services.drift.domain.data_drift import DataDriftState
 from services.drift.domain.data_sketch import sketch_batch
 from services.drift.domain.settings import TARGET_FALSE_ALERTS_PER_EVENT
-from services.drift.domain.thresholds import threshold_for_arl
+from services.drift.domain.thresholds import siegmund_arl, threshold_for_arl
 from shared.profile import ReferenceProfile, categorical_profile, numeric_profile
 
 FEATURES: Final = 20
@@ -44,14 +44,14 @@ class DriftDataPlan:
     """How much to run: seeds per shift case, the stationary stream, batch sizes."""
 
     shift_seeds: int = 200
-    stationary_seeds: int = 25
-    stationary_events: int = 25_000
+    stationary_seeds: int = 50
+    stationary_events: int = 50_000
     reference_rows: int = 10_000
     batch: int = 100
     stationary_batch: int = 500
     horizon: int = 4_000
     evidently_stationary_seeds: int = 4
-    river_events: int = 100_000
+    river_events: int = 300_000
 
     @classmethod
     def quick(cls) -> DriftDataPlan:
@@ -474,16 +474,17 @@ def drift_data_table(result: dict[str, Any]) -> list[str]:
     ours, the oracle CUSUM and the Evidently-style windows; then false alerts and cost."""
     header = (
         "| case | seeds | ours: detected, median, p90 | oracle CUSUM | Evidently KS "
-        "(p<0.05, 500) | Evidently PSI (>0.1, 500) | ours vs oracle |"
+        "(p<0.05, 500) | Evidently PSI (>0.1, 500) | ours vs oracle | our false alerts |"
     )
-    lines = [header, "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, case in result["shift"].items():
         oracle = case.get("oracle")
         lines.append(
             f"| {name} | {case['seeds']} | {_delay_cell(case['ours'])} | "
             f"{_delay_cell(oracle) if oracle else '-'} | {_delay_cell(case['evidently_ks'])} | "
             f"{_delay_cell(case['evidently_psi'])} | "
-            f"{_ratio_text(case.get('median_delay_vs_oracle'))} |"
+            f"{_ratio_text(case.get('median_delay_vs_oracle'))} | "
+            f"{case['false_alerts']} in {case['feature_events']:,} |"
         )
     stationary = result["stationary"]
     evidently = stationary["evidently"]
@@ -525,7 +526,14 @@ def drift_data_note(result: dict[str, Any]) -> str:
         f"k = {settings['mean_shift'] / 2}) and {thresholds['spread_up']:.1f} (spread); the "
         f"oracle's h = {design['oracle_threshold_at_1e-6']:.1f}. Delays are events from the "
         "onset to the detecting event inclusive; a windowed test detects at the end of its "
-        "batch. The 0.25 and 1.0 sd oracles know their own shift, ours is tuned for 0.5."
+        "batch. The 0.25 and 1.0 sd oracles know their own shift, ours is tuned for 0.5. "
+        "'Our false alerts' in a shift case are episodes opened on any feature before the "
+        "onset, or on another feature after it. Where the 0.5 sd gap to the oracle comes "
+        "from: by Siegmund's approximation our mean channel needs "
+        f"{siegmund_arl(0.5, 0.25, thresholds['mean_up']):.0f} events from 0 and the oracle "
+        f"{siegmund_arl(0.5, 0.25, design['oracle_threshold_at_1e-6']):.0f}: the price of "
+        "watching both sides and the spread, at half the promised false-alarm rate; the "
+        "normal scores cost nothing measurable beyond it."
     )
 
 

@@ -19,12 +19,7 @@ from services.drift.domain.data_sketch import DataSketch
 from services.drift.domain.reference import CompiledReference, compile_reference
 from services.drift.domain.settings import DataDriftSettings
 from services.drift.domain.summaries import categorical_summary, numeric_summary
-from services.drift.domain.windowed import (
-    benjamini_hochberg,
-    chi_square,
-    psi,
-    shape_tests,
-)
+from services.drift.domain.window_verdict import WindowVerdict, judge_window
 from shared.profile import ReferenceProfile
 
 Transition = Literal["opened", "closed"]
@@ -45,19 +40,6 @@ class DataDriftSignal:
     window_end: int | None
     evidence: dict[str, Any] = field(default_factory=dict)
     kind: Literal["data"] = "data"
-
-
-@dataclass(frozen=True)
-class WindowOutcome:
-    """What the last completed window said per feature (numeric first, then categorical)."""
-
-    rejected: NDArray[np.bool_]
-    p_values: NDArray[np.float64]
-    details: list[dict[str, Any]]
-    level: float
-    size: int
-    start: int | None
-    end: int | None
 
 
 class DataDriftState:
@@ -82,6 +64,7 @@ class DataDriftState:
         """Advance every detector by one sketch (stream order) and say which episodes
         opened or closed."""
         numeric = self.reference.numeric
+        self._check_shape(sketch)
         highest = sketch.numeric.cusum.highest_levels(self.levels)
         crossed = highest >= numeric.thresholds
         self.levels = sketch.numeric.cusum.end_levels(self.levels)
@@ -90,7 +73,7 @@ class DataDriftState:
         recent = self.window
         outcome = None
         if self.window.events >= self.reference.settings.window_events:
-            outcome = self._test_window(self.window)
+            outcome = judge_window(self.reference, self.window)
             self.last_window, self.window = self.window, None
             self.last_rejected = outcome.rejected
         signals: list[DataDriftSignal] = []
@@ -146,6 +129,16 @@ class DataDriftState:
 
     # -- internals --------------------------------------------------------------------
 
+    def _check_shape(self, sketch: DataSketch) -> None:
+        numeric = len(self.reference.numeric.names)
+        categorical = len(self.reference.categorical.names)
+        got = (sketch.numeric.count.size, len(sketch.categorical.counts))
+        if got != (numeric, categorical):
+            raise ValueError(
+                f"the sketch has {got[0]} numeric and {got[1]} categorical features, the "
+                f"reference {numeric} and {categorical}: it was made for another reference"
+            )
+
     def _settled(self, index: int) -> bool:
         numeric = self.reference.numeric
         if self.last_rejected[index]:
@@ -154,63 +147,13 @@ class DataDriftState:
             return True
         return bool(np.all(self.levels[index] <= numeric.close_levels[index]))
 
-    def _test_window(self, window: DataSketch) -> WindowOutcome:
-        numeric = self.reference.numeric
-        categorical = self.reference.categorical
-        p_values: list[float] = []
-        details: list[dict[str, Any]] = []
-        for index, bins in enumerate(numeric.bins):
-            profile = numeric.profiles[index]
-            counts = window.numeric.bins[index]
-            if counts.sum() < 20:
-                p_values.append(1.0)
-                details.append({})
-                continue
-            tests = shape_tests(bins, counts, profile.count, profile.std)
-            p_values.append(tests.p_value)
-            details.append(
-                {
-                    "psi": tests.psi,
-                    "chi_square": tests.chi_square,
-                    "chi_square_p": tests.chi_square_p,
-                    "ks": tests.ks,
-                    "ks_p": tests.ks_p,
-                    "wasserstein_sd": tests.wasserstein_sd,
-                    "p_value": tests.p_value,
-                }
-            )
-        for index, frequencies in enumerate(categorical.profiles):
-            counts = window.categorical.counts[index]
-            expected = np.asarray([*frequencies.frequencies.values(), 0.0])
-            n = int(counts.sum())
-            if n < 20:
-                p_values.append(1.0)
-                details.append({})
-                continue
-            statistic, p = chi_square(expected, counts, frequencies.count)
-            p_values.append(p)
-            details.append(
-                {"psi": psi(expected, counts / n), "chi_square": statistic, "p_value": p}
-            )
-        ps = np.asarray(p_values, dtype=np.float64)
-        level = self.reference.settings.window_fdr_level(ps.size, window.events)
-        return WindowOutcome(
-            rejected=benjamini_hochberg(ps, level),
-            p_values=ps,
-            details=details,
-            level=level,
-            size=window.events,
-            start=window.start,
-            end=window.end,
-        )
-
     def _opened(
         self,
         index: int,
         name: str,
         recent: DataSketch,
         highest: NDArray[np.float64],
-        outcome: WindowOutcome | None,
+        outcome: WindowVerdict | None,
         sequential: bool,
     ) -> DataDriftSignal:
         """The evidence window is the one this sketch joined: the events since the last
@@ -241,7 +184,7 @@ class DataDriftState:
             threshold = float(numeric.thresholds[index, channel])
         else:
             assert outcome is not None
-            method = "window_ks_chi_square" if index < len(numeric.names) else "chi_square"
+            method = str(outcome.details[index]["method"])
             statistic = float(outcome.p_values[index])
             threshold = float(outcome.level)
         return DataDriftSignal(

@@ -53,7 +53,7 @@ class DataDriftSettings(BaseModel):
         gt=0.0,
         lt=1.0,
         description="An episode closes once every level is at or below close_factor * h: "
-        "from there a re-crossing under no drift is as rare as exp(-k h) (~0.1%).",
+        "from there a re-crossing under no drift is as rare as exp(-k h) (~0.2%).",
     )
     window_events: int = Field(default=500, ge=20, description="Events per windowed test.")
     score_bins: int = Field(

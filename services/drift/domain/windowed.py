@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import chdtrc, kolmogorov
+from scipy.special import bdtrc, chdtrc, kolmogorov
 
 from services.drift.domain.reference_bins import ReferenceBins
 
@@ -28,11 +28,6 @@ class ShapeTests:
     ks: float
     ks_p: float
     wasserstein_sd: float
-
-    @property
-    def p_value(self) -> float:
-        """Bonferroni over the two tests with p-values."""
-        return min(1.0, 2.0 * min(self.chi_square_p, self.ks_p))
 
 
 def effective_size(window: int, reference: int) -> float:
@@ -111,6 +106,18 @@ def shape_tests(
         ks_p=p_ks,
         wasserstein_sd=wasserstein_between_edges(bins, counts, reference_std),
     )
+
+
+def missing_increase(
+    missing: int, events: int, reference_missing: int, reference_rows: int
+) -> tuple[float, float]:
+    """Share of missing values in the window and the binomial p-value of at least that
+    many at the reference's share (floored at half a reference row, so a column never
+    missing in training still reads a burst of missing values as the change it is)."""
+    if events == 0 or missing == 0:
+        return 0.0, 1.0
+    share = max(reference_missing, 0.5) / max(reference_rows, 1)
+    return missing / events, float(bdtrc(missing - 1, events, min(share, 1.0)))
 
 
 def benjamini_hochberg(p_values: NDArray[np.float64], level: float) -> NDArray[np.bool_]:

@@ -119,6 +119,12 @@ def test_a_batch_of_the_wrong_shape_is_refused(profile: ReferenceProfile) -> Non
         sketch_batch(state.reference, np.zeros((3, 5)), [["a", "b", "c"]])
     with pytest.raises(ValueError, match="one value per event"):
         sketch_batch(state.reference, np.zeros((3, 4)), [["a"]])
+    smaller = ReferenceProfile(
+        rows=3, features={"x0": numeric_profile([1.0, 2.0, 3.0])}, target=profile.target
+    )
+    foreign = DataDriftState(smaller)
+    with pytest.raises(ValueError, match="made for another reference"):
+        state.apply(sketch_batch(foreign.reference, np.zeros((3, 1))))
 
 
 def test_a_categorical_frequency_shift_opens_an_episode_at_a_window(
@@ -136,3 +142,37 @@ def test_a_categorical_frequency_shift_opens_an_episode_at_a_window(
         ("colour", "opened", "chi_square")
     ]
     assert signals[0].evidence["current"]["frequencies"]["c"] > 0.3
+
+
+@pytest.mark.parametrize(
+    ("scale", "shift", "method"),
+    [(1.0, -1.0, "cusum_mean_down"), (2.0, 0.0, "cusum_spread_up")],
+)
+def test_each_channel_finds_its_own_kind_of_drift(
+    profile: ReferenceProfile, scale: float, shift: float, method: str
+) -> None:
+    state = DataDriftState(profile)
+    rng = np.random.default_rng(36)
+    signals = []
+    for _ in range(10):
+        values = rng.normal(size=(40, FEATURES))
+        values[:, 2] = values[:, 2] * scale + shift
+        colours = rng.choice(CATEGORIES, 40, p=SHARES).tolist()
+        signals += state.apply(sketch_batch(state.reference, values, [colours]))
+
+    assert [(s.feature, s.transition, s.method) for s in signals] == [("x2", "opened", method)]
+
+
+def test_missing_values_in_one_feature_open_a_missing_rate_episode(
+    profile: ReferenceProfile,
+) -> None:
+    state = DataDriftState(profile)
+    rng = np.random.default_rng(37)
+    values = rng.normal(size=(500, FEATURES))
+    values[::25, 3] = np.nan  # 4% missing, none in training
+    colours = rng.choice(CATEGORIES, 500, p=SHARES).tolist()
+
+    signals = state.apply(sketch_batch(state.reference, values, [colours]))
+
+    assert [(s.feature, s.method) for s in signals] == [("x3", "missing_rate")]
+    assert signals[0].evidence["window_test"]["missing_share"] == 0.04

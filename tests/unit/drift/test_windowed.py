@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from services.drift.domain.reference_bins import ReferenceBins
-from services.drift.domain.windowed import benjamini_hochberg, chi_square, shape_tests
+from services.drift.domain.windowed import (
+    benjamini_hochberg,
+    chi_square,
+    missing_increase,
+    shape_tests,
+)
 from shared.profile import numeric_profile
 
 
@@ -52,7 +57,7 @@ def test_a_shift_of_half_a_sd_in_500_events_is_found(
 
     tests = shape_tests(bins, bins.counts(rng.gamma(2.0, size=500) + 0.5 * std), count, std)
 
-    assert tests.p_value < 1e-6
+    assert tests.ks_p < 1e-6 and tests.chi_square_p < 1e-6
     assert tests.wasserstein_sd == pytest.approx(0.5, abs=0.12)
     assert tests.psi > 0.1
 
@@ -75,3 +80,12 @@ def test_benjamini_hochberg_rejects_the_step_up_set() -> None:
     # sorted 0.001, 0.012, 0.03, 0.2, 0.9 against 0.01, 0.02, 0.03, 0.04, 0.05
     np.testing.assert_array_equal(rejected, [True, False, True, True, False])
     assert not benjamini_hochberg(np.array([]), 0.05).size
+
+
+def test_a_burst_of_missing_values_is_a_change_even_if_training_had_none() -> None:
+    assert missing_increase(0, 500, 0, 10_000) == (0.0, 1.0)
+    assert missing_increase(1, 500, 0, 10_000)[1] > 0.01  # one stray value is no news
+    share, p = missing_increase(10, 500, 0, 10_000)
+    assert share == 0.02
+    assert p < 1e-12
+    assert missing_increase(60, 500, 1_000, 10_000)[1] > 0.05  # 12% against 10%
