@@ -12,6 +12,7 @@ GATEWAY_PORT="${MODELBUS_GATEWAY_PORT:-8080}"
 DELIVERY_PORT="${MODELBUS_DELIVERY_HEALTH_PORT:-8003}"
 INFERENCE_PORT="${MODELBUS_WORKER_PORT:-8010}"
 FEEDBACK_PORT="${MODELBUS_FEEDBACK_HEALTH_PORT:-8005}"
+DRIFT_PORT="${MODELBUS_DRIFT_HEALTH_PORT:-8006}"
 HEALTH_TIMEOUT="${MODELBUS_HEALTH_TIMEOUT:-60}"
 
 EXTERNAL_KAFKA="${MODELBUS_KAFKA_BOOTSTRAP:-}"
@@ -24,11 +25,12 @@ export MODELBUS_JOBS_DATABASE_URL="${MODELBUS_JOBS_DATABASE_URL:-sqlite:///$RUN_
 export MODELBUS_GATEWAY_PORT="$GATEWAY_PORT"
 export MODELBUS_DELIVERY_HEALTH_PORT="$DELIVERY_PORT"
 export MODELBUS_FEEDBACK_HEALTH_PORT="$FEEDBACK_PORT"
+export MODELBUS_DRIFT_HEALTH_PORT="$DRIFT_PORT"
 export MODELBUS_FEEDBACK_DATABASE_URL="${MODELBUS_FEEDBACK_DATABASE_URL:-sqlite:///$RUN_DIR/feedback.db}"
 export MODELBUS_WEBHOOK_ALLOWLIST="${MODELBUS_WEBHOOK_ALLOWLIST:-127.0.0.1}"
 export MODELBUS_RATE_LIMIT_PER_SECOND="${MODELBUS_RATE_LIMIT_PER_SECOND:-500}"
 export MODELBUS_RATE_LIMIT_BURST="${MODELBUS_RATE_LIMIT_BURST:-1000}"
-SERVICES=(registry gateway inference delivery feedback)
+SERVICES=(registry gateway inference delivery feedback drift)
 
 log() { printf '[stack] %s\n' "$*"; }
 
@@ -38,8 +40,9 @@ Usage: infra/stack.sh up|down|status
 
   up      start Kafka (unless MODELBUS_KAFKA_BOOTSTRAP names a cluster), create the topics,
           start the registry (:$REGISTRY_PORT), gateway (:$GATEWAY_PORT), an inference worker
-          (health :$INFERENCE_PORT), delivery (health :$DELIVERY_PORT) and feedback (HTTP API and
-          health :$FEEDBACK_PORT); waits until each is healthy
+          (health :$INFERENCE_PORT), delivery (health :$DELIVERY_PORT), feedback (HTTP API and
+          health :$FEEDBACK_PORT) and drift (HTTP API and health :$DRIFT_PORT); waits until
+          each is healthy
   down    stop everything 'up' started
   status  say what runs
 
@@ -167,6 +170,8 @@ up() {
     "http://127.0.0.1:$DELIVERY_PORT/readyz" "$BIN/modelbus" delivery run
   MODELBUS_REGISTRY_API_KEY="$(service_key feedback)" start_service feedback \
     "http://127.0.0.1:$FEEDBACK_PORT/readyz" "$BIN/modelbus" feedback run
+  MODELBUS_REGISTRY_API_KEY="$(service_key drift)" MODELBUS_INSTANCE_ID=drift-local \
+    start_service drift "http://127.0.0.1:$DRIFT_PORT/readyz" "$BIN/modelbus" drift run
   log "stack is up: Kafka $MODELBUS_KAFKA_BOOTSTRAP, registry http://127.0.0.1:$REGISTRY_PORT/docs,"
   log "  gateway http://127.0.0.1:$GATEWAY_PORT/docs; keys and webhook secret in $RUN_DIR"
 }

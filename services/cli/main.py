@@ -30,6 +30,10 @@ delivery_app = typer.Typer(help="The webhook delivery service.", no_args_is_help
 feedback_app = typer.Typer(
     help="The feedback labelling service: joins feedback to predictions.", no_args_is_help=True
 )
+drift_app = typer.Typer(
+    help="The drift analysis service: drift statistics on the streams, alerts.",
+    no_args_is_help=True,
+)
 keys_app = typer.Typer(
     help="API keys and their webhook secrets, through the registry's API.", no_args_is_help=True
 )
@@ -38,6 +42,7 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(inference_app, name="inference")
 app.add_typer(delivery_app, name="delivery")
 app.add_typer(feedback_app, name="feedback")
+app.add_typer(drift_app, name="drift")
 app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
@@ -105,6 +110,18 @@ def feedback_run() -> None:
     Replicas share its consumer group and its database (MODELBUS_FEEDBACK_DATABASE_URL).
     """
     from services.feedback.entrypoints.worker import run
+
+    run()
+
+
+@drift_app.command("run")
+def drift_run() -> None:
+    """Run drift analysis: sketches requests, predictions and labels, judges them against
+    each version's reference, publishes alert episodes on drift-alerts.
+
+    Replicas share its two consumer groups; state is a compacted Kafka changelog.
+    """
+    from services.drift.entrypoints.worker import run
 
     run()
 

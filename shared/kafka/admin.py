@@ -89,3 +89,17 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
         return {}
     described = await admin.describe_topics(sorted(present))
     return {topic["topic"]: len(topic["partitions"]) for topic in described}
+
+
+async def partition_count(
+    bootstrap: str, topic: str, *, security: KafkaSecurity = PLAINTEXT
+) -> int | None:
+    """How many partitions `topic` has; None if it does not exist."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="modelbus-admin", **security.client_options()
+    )
+    await admin.start()
+    try:
+        return (await _partition_counts(admin, [topic])).get(topic)
+    finally:
+        await admin.close()

@@ -11,6 +11,7 @@ import typer.main
 import yaml
 
 import services.delivery.settings
+import services.drift.settings
 import services.feedback.settings
 import services.gateway.settings
 import services.inference.settings
@@ -53,7 +54,9 @@ def _cli_commands() -> set[tuple[str, ...]]:
 def test_compose_runs_kafka_postgres_and_the_services() -> None:
     assert "kafka" in SERVICES and "postgres" in SERVICES
     assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert {"registry", "topics", "gateway", "inference", "delivery", "feedback"} <= set(BUILT)
+    assert {"registry", "topics", "gateway", "inference", "delivery", "feedback", "drift"} <= set(
+        BUILT
+    )
 
 
 @pytest.mark.parametrize("service", sorted(BUILT))
@@ -85,6 +88,7 @@ def test_secrets_come_from_the_environment_not_the_file() -> None:
         ("inference", "MODELBUS_WORKER_PORT"),
         ("delivery", "MODELBUS_DELIVERY_HEALTH_PORT"),
         ("feedback", "MODELBUS_FEEDBACK_HEALTH_PORT"),
+        ("drift", "MODELBUS_DRIFT_HEALTH_PORT"),
     ],
 )
 def test_health_checks_use_the_configured_port(service: str, setting: str) -> None:

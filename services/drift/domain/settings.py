@@ -55,6 +55,13 @@ class DataDriftSettings(BaseModel):
         description="An episode closes once every level is at or below close_factor * h: "
         "from there a re-crossing under no drift is as rare as exp(-k h) (~0.2%).",
     )
+    reference_errors: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=10.0,
+        description="Standard errors of the reference's estimate added to each CUSUM's k "
+        "(see reference.reference_allowance): 2 covers all but ~2% of references.",
+    )
     window_events: int = Field(default=500, ge=20, description="Events per windowed test.")
     score_bins: int = Field(
         default=32, ge=4, le=255, description="Equal-probability bins of the windowed tests."

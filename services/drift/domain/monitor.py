@@ -1,0 +1,344 @@
+"""Every detector of one model version behind one door: sketches in, signals out.
+
+Inputs (requests) feed data drift per feature; predictions feed prediction drift (the
+predicted classes or values against what the version predicted on its own training
+data) and the label-free performance estimate per variant; labels feed concept drift per
+variant. The sketcher side lays out each stream's batch; the judge side keeps the state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from services.drift.domain.concept import ConceptSettings, ConceptState, LabelSketch
+from services.drift.domain.data_drift import DataDriftSignal, DataDriftState
+from services.drift.domain.data_sketch import DataSketch, sketch_batch
+from services.drift.domain.episodes import DriftKind, Signal
+from services.drift.domain.performance import (
+    ConfidenceSketch,
+    PerformanceSettings,
+    PerformanceState,
+    sketch_confidences,
+)
+from services.drift.domain.reference import CompiledReference, compile_reference
+from services.drift.domain.settings import DataDriftSettings
+from services.drift.domain.version_reference import VersionReference
+from shared.contracts.base import FeatureValue
+from shared.contracts.drift_sketches import DriftSketch
+from shared.kafka.stream_fields import ClassifierFields, RegressorFields
+from shared.profile import (
+    CategoricalProfile,
+    ColumnProfile,
+    NumericProfile,
+    ReferenceProfile,
+)
+from shared.signature import label_text
+
+PREDICTED = "predicted"
+"""The one column of the prediction-drift reference."""
+TOP_FEATURES = 5
+KEPT_COMPILED = 256
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    data: DataDriftSettings = field(default_factory=DataDriftSettings)
+    concept: ConceptSettings = field(default_factory=ConceptSettings)
+    performance: PerformanceSettings = field(default_factory=PerformanceSettings)
+
+
+def prediction_profile(reference: VersionReference) -> ReferenceProfile | None:
+    """The version's own predictions on its training rows when the registry has them,
+    else its training target (what a faithful model predicts, roughly)."""
+    profile = reference.profile
+    stored = getattr(profile, "predictions", None)
+    column: ColumnProfile | None = None
+    if stored is not None:
+        frequencies = getattr(stored, "frequencies", None)
+        values = getattr(stored, "values", None)
+        if isinstance(frequencies, Mapping):
+            column = CategoricalProfile(
+                count=int(getattr(stored, "rows", 1)), missing=0, frequencies=dict(frequencies)
+            )
+        elif isinstance(values, NumericProfile):
+            column = values
+    if column is None:
+        column = profile.target
+    return ReferenceProfile(rows=profile.rows, features={PREDICTED: column}, target=column)
+
+
+class Compiled:
+    """Compiled references per version: compiling costs more than a batch."""
+
+    def __init__(self, settings: DataDriftSettings) -> None:
+        self._settings = settings
+        self._inputs: dict[tuple[str, int], CompiledReference] = {}
+        self._predictions: dict[tuple[str, int], CompiledReference | None] = {}
+
+    def inputs(self, reference: VersionReference) -> CompiledReference:
+        key = (reference.model, reference.version)
+        found = self._inputs.get(key)
+        if found is None:
+            found = compile_reference(reference.profile, self._settings)
+            self._remember(self._inputs, key, found)
+        return found
+
+    def predictions(self, reference: VersionReference) -> CompiledReference | None:
+        key = (reference.model, reference.version)
+        if key not in self._predictions:
+            profile = prediction_profile(reference)
+            compiled = compile_reference(profile, self._settings) if profile else None
+            self._remember(self._predictions, key, compiled)
+        return self._predictions[key]
+
+    @staticmethod
+    def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(cache) >= KEPT_COMPILED:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
+
+
+class VersionSketching:
+    """The sketcher's half: one batch of a stream, laid out for the judge."""
+
+    def __init__(self, settings: MonitorSettings) -> None:
+        self._compiled = Compiled(settings.data)
+
+    def requests(
+        self, reference: VersionReference, inputs: Sequence[Mapping[str, FeatureValue]]
+    ) -> dict[str, Any]:
+        compiled = self._compiled.inputs(reference)
+        numeric = np.empty((len(inputs), len(compiled.numeric.names)), dtype=np.float64)
+        for column, name in enumerate(compiled.numeric.names):
+            numeric[:, column] = [_number(row.get(name)) for row in inputs]
+        categorical = [[row.get(name) for row in inputs] for name in compiled.categorical.names]
+        return {"data": sketch_batch(compiled, numeric, categorical).to_json()}
+
+    def predictions(
+        self, reference: VersionReference, outputs: Sequence[ClassifierFields | RegressorFields]
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        compiled = self._compiled.predictions(reference)
+        if compiled is not None:
+            if compiled.numeric.names:
+                values = np.array(
+                    [[o.value if isinstance(o, RegressorFields) else math.nan] for o in outputs]
+                )
+                body["predicted"] = sketch_batch(compiled, values, []).to_json()
+            else:
+                labels = [
+                    label_text(o.label) if isinstance(o, ClassifierFields) else None
+                    for o in outputs
+                ]
+                empty = np.empty((len(outputs), 0))
+                body["predicted"] = sketch_batch(compiled, empty, [labels]).to_json()
+        confidences = [_confidence(o) for o in outputs if isinstance(o, ClassifierFields)]
+        if confidences:
+            body["confidence"] = sketch_confidences(confidences).to_json()
+        return body
+
+    def labels(self, reference: VersionReference, correct: Sequence[bool]) -> dict[str, Any]:
+        return {
+            "labels": LabelSketch("".join("0" if right else "1" for right in correct)).to_json()
+        }
+
+
+class VersionMonitor:
+    """The judge's half for one version: every detector's state, advanced by sketches."""
+
+    def __init__(
+        self,
+        reference: VersionReference,
+        settings: MonitorSettings,
+        compiled: Compiled,
+        *,
+        data: DataDriftState | None = None,
+        predicted: DataDriftState | None = None,
+        concept: dict[str, ConceptState] | None = None,
+        performance: dict[str, PerformanceState] | None = None,
+    ) -> None:
+        self._reference = reference
+        self._settings = settings
+        self._compiled = compiled
+        self.data = data
+        self.predicted = predicted
+        self.concept = concept or {}
+        self.performance = performance or {}
+
+    def observe(self, sketch: DriftSketch) -> list[Signal]:
+        body = sketch.body
+        if sketch.stream == "requests" and "data" in body:
+            if self.data is None:
+                self.data = DataDriftState(self._reference.profile, self._settings.data)
+            return self._data_signals("data", self.data, DataSketch.from_json(body["data"]))
+        if sketch.stream == "predictions":
+            return self._prediction_signals(sketch)
+        if sketch.stream == "labels" and "labels" in body:
+            variant = sketch.variant or "production"
+            state = self.concept.get(variant)
+            if state is None:
+                state = ConceptState.start(
+                    self._settings.concept, variant, self._reference.offline_accuracy
+                )
+                self.concept[variant] = state
+            labels = LabelSketch.from_json(body["labels"])
+            timed = LabelSketch(labels.bits, sketch.first_at, sketch.last_at)
+            return state.apply(timed)
+        return []
+
+    def _prediction_signals(self, sketch: DriftSketch) -> list[Signal]:
+        body = sketch.body
+        signals: list[Signal] = []
+        if "predicted" in body and sketch.variant in (None, "production"):
+            if self.predicted is None:
+                profile = prediction_profile(self._reference)
+                if profile is not None:
+                    self.predicted = DataDriftState(profile, self._settings.data)
+            if self.predicted is not None:
+                predicted = DataSketch.from_json(body["predicted"])
+                signals += self._data_signals("prediction", self.predicted, predicted)
+        if "confidence" in body:
+            variant = sketch.variant or "production"
+            state = self.performance.get(variant)
+            if state is None:
+                state = PerformanceState.start(self._settings.performance, variant)
+                self.performance[variant] = state
+            confidence = ConfidenceSketch.from_json(body["confidence"])
+            signals += state.apply(confidence, sketch.first_at, sketch.last_at)
+        return signals
+
+    def _data_signals(
+        self, kind: DriftKind, state: DataDriftState, sketch: DataSketch
+    ) -> list[Signal]:
+        """Every feature's verdict after the sketch: firing while the detector holds an
+        episode open, with the evidence of the transition that opened or closed it."""
+        transitions = {signal.feature: signal for signal in state.apply(sketch)}
+        rows = state.status()
+        top = _top_features(rows, state)
+        signals = []
+        for row in rows:
+            name = row["feature"]
+            transition = transitions.get(name)
+            signals.append(_feature_signal(kind, row, transition, top, state))
+        return signals
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "data": None if self.data is None else self.data.to_json(),
+            "predicted": None if self.predicted is None else self.predicted.to_json(),
+            "concept": {variant: state.to_json() for variant, state in self.concept.items()},
+            "performance": {
+                variant: state.to_json() for variant, state in self.performance.items()
+            },
+        }
+
+
+class VersionMonitors:
+    """Builds and restores monitors (the judge's factory)."""
+
+    def __init__(self, settings: MonitorSettings) -> None:
+        self._settings = settings
+        self._compiled = Compiled(settings.data)
+
+    def new(self, reference: VersionReference) -> VersionMonitor:
+        return VersionMonitor(reference, self._settings, self._compiled)
+
+    def restore(self, reference: VersionReference, state: Mapping[str, Any]) -> VersionMonitor:
+        predicted_profile = prediction_profile(reference)
+        return VersionMonitor(
+            reference,
+            self._settings,
+            self._compiled,
+            data=(
+                DataDriftState.from_json(state["data"], reference.profile)
+                if state.get("data")
+                else None
+            ),
+            predicted=(
+                DataDriftState.from_json(state["predicted"], predicted_profile)
+                if state.get("predicted") and predicted_profile is not None
+                else None
+            ),
+            concept={
+                variant: ConceptState.from_json(value)
+                for variant, value in state.get("concept", {}).items()
+            },
+            performance={
+                variant: PerformanceState.from_json(value)
+                for variant, value in state.get("performance", {}).items()
+            },
+        )
+
+
+def _feature_signal(
+    kind: DriftKind,
+    row: Mapping[str, Any],
+    transition: DataDriftSignal | None,
+    top: list[dict[str, Any]],
+    state: DataDriftState,
+) -> Signal:
+    is_open = bool(row["open"])
+    levels: Mapping[str, float] = row.get("levels", {})
+    ratio = float(row.get("level_ratio", 0.0))
+    statistic = transition.statistic if transition is not None else ratio
+    threshold = transition.threshold if transition is not None else 1.0
+    method = transition.method if transition is not None else "cusum_level_ratio"
+    evidence: dict[str, Any] = {"levels": dict(levels), "top_features": top}
+    reference: Mapping[str, Any] = {}
+    current: Mapping[str, Any] = {}
+    window_start: datetime | None = None
+    if transition is not None:
+        reference = transition.evidence.get("reference", {})
+        current = transition.evidence.get("current", {})
+        evidence |= {
+            k: v for k, v in transition.evidence.items() if k not in ("reference", "current")
+        }
+    return Signal(
+        kind=kind,
+        subject=row["feature"] if kind == "data" else PREDICTED,
+        method=method,
+        statistic=statistic,
+        threshold=threshold,
+        firing=is_open,
+        quiet=not is_open,
+        severity=transition.severity if transition is not None else "warning",
+        window_size=transition.window_size if transition is not None else max(1, state.events),
+        window_start=window_start,
+        reference=reference,
+        current=current,
+        evidence=evidence,
+    )
+
+
+def _top_features(rows: Sequence[Mapping[str, Any]], state: DataDriftState) -> list[dict[str, Any]]:
+    ranked = sorted(rows, key=lambda row: -float(row.get("level_ratio", 0.0)))
+    return [
+        {
+            "feature": row["feature"],
+            "method": "cusum_level_ratio",
+            "statistic": float(row.get("level_ratio", 0.0)),
+            "threshold": 1.0,
+        }
+        for row in ranked[:TOP_FEATURES]
+        if "level_ratio" in row
+    ]
+
+
+def _number(value: FeatureValue) -> float:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return math.nan
+    return float(value)
+
+
+def _confidence(output: ClassifierFields) -> float:
+    values = list(output.probabilities.values())
+    if not values:
+        return math.nan
+    top = max(values)
+    return top if math.isfinite(top) else math.nan

@@ -1,0 +1,162 @@
+"""The sketcher: a micro-batch of the streams in, one small sketch per model version out.
+
+Requests name no version unless pinned; their inputs are measured against the version
+serving production when they are read. Predictions and labels carry their version and
+variant. A sketch covers one source partition, so its offsets say exactly what it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.contracts import DriftSketch, SketchSource
+from shared.contracts.base import FeatureValue
+from shared.contracts.drift_sketches import SketchStream
+from shared.kafka.stream_fields import (
+    ClassifierFields,
+    LabelFields,
+    PredictionFields,
+    RegressorFields,
+    RequestFields,
+)
+
+log = logging.getLogger(__name__)
+
+Output = ClassifierFields | RegressorFields
+
+
+class References(Protocol):
+    async def production_version(self, model: str) -> int | None: ...
+    async def reference(self, model: str, version: int) -> Any | None: ...
+
+
+class Sketching(Protocol):
+    """The drift domain's per-batch summaries of each stream."""
+
+    def requests(
+        self, reference: Any, inputs: Sequence[Mapping[str, FeatureValue]]
+    ) -> dict[str, Any]: ...
+    def predictions(self, reference: Any, outputs: Sequence[Output]) -> dict[str, Any]: ...
+    def labels(self, reference: Any, correct: Sequence[bool]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    """One decoded record and where it was read."""
+
+    stream: SketchStream
+    topic: str
+    partition: int
+    offset: int
+    fields: RequestFields | PredictionFields | LabelFields
+
+
+@dataclass
+class _Group:
+    first_offset: int
+    last_offset: int
+    first_at: datetime
+    last_at: datetime
+    items: list[Any] = field(default_factory=list)
+
+    def add(self, offset: int, at: datetime, item: Any) -> None:
+        self.first_offset = min(self.first_offset, offset)
+        self.last_offset = max(self.last_offset, offset)
+        self.first_at = min(self.first_at, at)
+        self.last_at = max(self.last_at, at)
+        self.items.append(item)
+
+
+GroupKey = tuple[SketchStream, str, int, str, int | None, str | None]
+"""(stream, topic, partition, model, version, variant)"""
+
+
+@dataclass
+class SketchCounts:
+    sketches: int = 0
+    skipped_no_reference: int = 0
+    skipped_not_measured: int = 0
+
+
+class Sketcher:
+    def __init__(self, references: References, sketching: Sketching) -> None:
+        self._references = references
+        self._sketching = sketching
+        self.counts = SketchCounts()
+
+    async def sketch(self, records: Sequence[StreamRecord]) -> list[DriftSketch]:
+        groups: dict[GroupKey, _Group] = {}
+        for record in records:
+            grouped = self._groupable(record)
+            if grouped is None:
+                self.counts.skipped_not_measured += 1
+                continue
+            key, at, item = grouped
+            group = groups.get(key)
+            if group is None:
+                groups[key] = _Group(record.offset, record.offset, at, at, [item])
+            else:
+                group.add(record.offset, at, item)
+        sketches = []
+        for key, group in groups.items():
+            sketch = await self._sketch_group(key, group)
+            if sketch is not None:
+                sketches.append(sketch)
+        self.counts.sketches += len(sketches)
+        return sketches
+
+    def _groupable(self, record: StreamRecord) -> tuple[GroupKey, datetime, Any] | None:
+        fields = record.fields
+        where = (record.topic, record.partition)
+        if isinstance(fields, RequestFields):
+            key: GroupKey = ("requests", *where, fields.model, fields.version, None)
+            return key, fields.created_at, fields.inputs
+        if isinstance(fields, PredictionFields):
+            if fields.status != "ok" or fields.output is None:
+                return None
+            key = ("predictions", *where, fields.model, fields.version, fields.variant)
+            return key, fields.created_at, fields.output
+        if fields.correct is None or fields.strength != "label":
+            return None  # weak evidence is not ground truth for an error rate
+        key = ("labels", *where, fields.model, fields.version, fields.variant)
+        return key, fields.labelled_at, fields.correct
+
+    async def _sketch_group(self, key: GroupKey, group: _Group) -> DriftSketch | None:
+        stream, topic, partition, model, version, variant = key
+        if version is None:
+            version = await self._references.production_version(model)
+        reference = (
+            await self._references.reference(model, version) if version is not None else None
+        )
+        if reference is None or version is None:
+            self.counts.skipped_no_reference += len(group.items)
+            return None
+        if stream == "requests":
+            body = self._sketching.requests(reference, group.items)
+        elif stream == "predictions":
+            body = self._sketching.predictions(reference, group.items)
+        else:
+            body = self._sketching.labels(reference, group.items)
+        variant_part = variant or "-"
+        return DriftSketch(
+            sketch_id=f"{stream}:{topic}:{partition}:{group.first_offset}-{group.last_offset}:"
+            f"{model}:{version}:{variant_part}",
+            model=model,
+            version=version,
+            variant=variant,
+            stream=stream,
+            source=SketchSource(
+                topic=topic,
+                partition=partition,
+                first_offset=group.first_offset,
+                last_offset=group.last_offset,
+            ),
+            events=len(group.items),
+            first_at=group.first_at,
+            last_at=group.last_at,
+            body=body,
+        )
