@@ -20,7 +20,8 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from services.cli.demo_serving import run_serving
+from services.cli.demo_drift import show_drift
+from services.cli.demo_serving import FEATURES, run_serving
 from services.cli.output import say
 from shared.clients.registry import RegistryCallFailed, RegistryClient
 from shared.kafka.codec import decode
@@ -111,6 +112,7 @@ def run_demo(
     http_count: int,
     kafka_count: int,
     feedback_url: str = "http://127.0.0.1:8005",
+    drift_url: str = "http://127.0.0.1:8006",
 ) -> None:
     """Register two versions, approve, promote, canary, promote, roll back; show the trail."""
     settings = ModelbusSettings()
@@ -202,5 +204,15 @@ def run_demo(
             kafka_count=kafka_count,
             feedback_url=feedback_url,
             reader_key=_stack_secret("MODELBUS_ADMIN_API_KEY", "admin-key"),
+        )
+    )
+    asyncio.run(
+        show_drift(
+            settings,
+            model=MODEL,
+            version=first,
+            features=FEATURES,
+            training=x_train,
+            drift_url=drift_url,
         )
     )

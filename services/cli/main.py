@@ -322,6 +322,9 @@ def demo(
     feedback_url: Annotated[
         str, typer.Option(help="Feedback service base URL.")
     ] = "http://127.0.0.1:8005",
+    drift_url: Annotated[str, typer.Option(help="Drift service base URL.")] = (
+        "http://127.0.0.1:8006"
+    ),
 ) -> None:
     """Run the end-to-end scenario against the local stack (start it with `make up`)."""
     from services.cli.demo import run_demo
@@ -332,6 +335,7 @@ def demo(
         http_count=http_requests,
         kafka_count=kafka_requests,
         feedback_url=feedback_url,
+        drift_url=drift_url,
     )
 
 

@@ -116,7 +116,7 @@ class DriftService:
             Judge(
                 VersionMonitors(monitor_settings),
                 EpisodeRules(
-                    quiet_checks=settings.quiet_checks, cooldown_seconds=settings.cooldown_seconds
+                    quiet_events=settings.quiet_events, cooldown_seconds=settings.cooldown_seconds
                 ),
                 now=lambda: datetime.now(UTC),
             ),

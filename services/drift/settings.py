@@ -61,8 +61,9 @@ class DriftSettings(ModelbusSettings):
     window_events: int = Field(default=500, ge=50, le=1_000_000)
     """Events per window of the windowed tests (PSI, KS, Wasserstein, chi-square)."""
 
-    quiet_checks: int = Field(default=3, ge=1, le=1000)
-    """Evaluations in a row under the lower threshold before an episode resolves."""
+    quiet_events: int = Field(default=1000, ge=1, le=10_000_000)
+    """Events in a row with every detector under its lower threshold before an episode
+    resolves (hysteresis against the interleaving of partitions around a change)."""
 
     cooldown_seconds: float = Field(default=600.0, ge=0)
     """Event time after a resolution during which the same subject cannot alert again."""

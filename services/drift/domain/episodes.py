@@ -3,9 +3,12 @@
 Detectors are evaluated again and again; an analyst wants to hear once. Per (kind,
 subject) an episode opens when any of its detectors fires, escalates at most once (warning
 to critical), and resolves only after every detector has stayed under its lower
-threshold for `quiet_checks` evaluations in a row (hysteresis). After it resolves, the
-subject is muted for `cooldown_seconds` of event time, so a statistic hovering at its
-threshold cannot flap. Time is the stream's own (event time), so a replay decides the same.
+threshold for `quiet_events` events in a row (hysteresis, counted in events because the
+partitions of a stream arrive interleaved: a lagging partition's batch from before a
+drift can pull a statistic down for a moment right after the drift began). After it
+resolves, the subject is muted for `cooldown_seconds` of event time, so a statistic
+hovering at its threshold cannot flap. Time is the stream's own (event time), so a
+replay decides the same.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class Signal:
 
 @dataclass(frozen=True)
 class EpisodeRules:
-    quiet_checks: int = 3
+    quiet_events: int = 1000
     cooldown_seconds: float = 600.0
 
 
@@ -66,6 +69,7 @@ class Episode:
     severity: Severity = "warning"
     opened_at: datetime | None = None
     quiet_streak: int = 0
+    """Events seen in a row with every detector quiet, while open."""
     muted_until: datetime | None = None
     firing_methods: tuple[str, ...] = ()
 
@@ -112,9 +116,15 @@ class EpisodeChange:
 
 
 def advance(
-    episode: Episode, signals: Iterable[Signal], rules: EpisodeRules, now: datetime
+    episode: Episode,
+    signals: Iterable[Signal],
+    rules: EpisodeRules,
+    now: datetime,
+    *,
+    events: int = 1,
 ) -> tuple[Episode, EpisodeChange | None]:
-    """The episode after one evaluation of all of a subject's detectors."""
+    """The episode after one evaluation of all of a subject's detectors, made after
+    `events` more events of the stream."""
     evaluated = list(signals)
     if not evaluated:
         return episode, None
@@ -134,8 +144,8 @@ def advance(
         )
         return updated, EpisodeChange("escalated", strongest, updated) if escalates else None
     if all(signal.quiet for signal in evaluated):
-        streak = episode.quiet_streak + 1
-        if streak >= rules.quiet_checks:
+        streak = episode.quiet_streak + max(events, 1)
+        if streak >= rules.quiet_events:
             closed = replace(
                 episode,
                 open=False,

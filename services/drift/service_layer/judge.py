@@ -120,7 +120,9 @@ class Judge:
         for (kind, subject), evaluated in by_subject.items():
             name = f"{kind}:{subject}"
             before = watch.episodes.get(name, Episode())
-            after, change = advance(before, evaluated, self._rules, sketch.last_at)
+            after, change = advance(
+                before, evaluated, self._rules, sketch.last_at, events=sketch.events
+            )
             watch.episodes[name] = after
             if change is not None:
                 alerts.append(self._alert(change, sketch, scope, evaluated))

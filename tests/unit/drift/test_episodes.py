@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from services.drift.domain.episodes import Episode, EpisodeRules, Signal, advance
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-RULES = EpisodeRules(quiet_checks=2, cooldown_seconds=60)
+RULES = EpisodeRules(quiet_events=2, cooldown_seconds=60)
 
 
 def signal(statistic: float, *, method: str = "cusum", severity: str = "warning") -> Signal:
@@ -42,7 +42,7 @@ def test_a_statistic_hovering_between_the_thresholds_neither_resolves_nor_reopen
     assert run([12, 7, 11, 6, 9, 12]) == ["open"]
 
 
-def test_resolution_needs_consecutive_quiet_checks() -> None:
+def test_resolution_needs_enough_quiet_events_in_a_row() -> None:
     assert run([12, 1, 7, 1, 1]) == ["open", "resolved"]
 
 
@@ -87,3 +87,15 @@ def test_state_survives_a_json_round_trip() -> None:
     episode, _ = advance(Episode(), [signal(12)], RULES, START)
     episode, _ = advance(episode, [signal(1)], RULES, START)
     assert Episode.from_json(episode.to_json()) == episode
+
+
+def test_quiet_is_counted_in_events_not_evaluations() -> None:
+    rules = EpisodeRules(quiet_events=100, cooldown_seconds=0)
+    episode, _ = advance(Episode(), [signal(12)], rules, START)
+    episode, change = advance(episode, [signal(1)], rules, START, events=60)
+    assert change is None and episode.open
+    episode, change = advance(episode, [signal(7)], rules, START, events=60)  # not quiet
+    episode, change = advance(episode, [signal(1)], rules, START, events=60)
+    assert change is None and episode.open
+    episode, change = advance(episode, [signal(1)], rules, START, events=40)
+    assert change is not None and change.transition == "resolved"
