@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from bench.drift_concept_summary import drift_concept_tables
+
 _STARTED = time.monotonic()
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -78,7 +80,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     out.append(
         f"{results['started_at']} · {mode} in {results['run_seconds']:.0f} s · commit "
         f"`{versions['git_commit'][:12]}`{dirty}"
-        f" · {machine['cpu_count']} CPUs ({machine['cpu_model']}) · Kafka {versions['kafka']} · "
+        f" · {machine['cpu_count']} CPUs ({machine['cpu_model']})"
+        f" · Kafka {versions.get('kafka', '-')} · "
         f"aiokafka {versions['aiokafka']} · MLServer {versions.get('mlserver', '-')} · "
         f"Python {versions['python']} · scikit-learn {versions['scikit_learn']}"
     )
@@ -90,6 +93,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     if latency and "error" not in latency:
         out.append("")
         out.extend(_latency_section(latency))
+    concept = scenarios.get("drift-concept")
+    if concept and "error" not in concept:
+        out.append("")
+        out.extend(drift_concept_tables(concept))
     if summary.get("per_cpu_second"):
         out.append("")
         out.extend(_efficiency_section(summary["per_cpu_second"], scenarios.get("mlserver_peer")))
@@ -113,6 +120,11 @@ def _scenario_table(scenarios: dict[str, Any], summary: dict[str, Any]) -> list[
             continue
         if name == "feedback":
             rows.extend(_feedback_rows(result))
+            continue
+        if name == "drift-concept":
+            rows.append(
+                [name, "-", _n(result["seconds"], 1), "-", "-", "-", "-", "quality: see below"]
+            )
             continue
         if name == "mlserver_peer":
             best = result["best"]

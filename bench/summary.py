@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from bench.drift_concept_summary import drift_concept_targets
+
 E2E_TARGET_RATIO = 0.5
 LATENCY_P99_TARGET_MS = 50.0
 PER_CORE_TARGET_RATIO = 10.0
@@ -138,6 +140,10 @@ def summarise(scenarios: dict[str, Any]) -> dict[str, Any]:
     if _ok(feedback):
         assert feedback is not None
         targets.extend(_feedback_targets(feedback))
+    concept = scenarios.get("drift-concept")
+    if _ok(concept):
+        assert concept is not None
+        targets.extend(drift_concept_targets(concept))
     return summary
 
 

@@ -142,6 +142,7 @@ class CusumChannel:
     last_zero: int = -1
     """Label position where S was last 0: the change-point estimate once it fires."""
     last_zero_at: datetime | None = None
+    last_crossing: int = -1
     run_labels: int = 0
     run_errors: int = 0
     """Labels and errors since `last_zero`: the current error rate the evidence shows."""
@@ -162,6 +163,7 @@ class CusumChannel:
             statistic=int(data["statistic"]),
             last_zero=int(data["last_zero"]),
             last_zero_at=_time(data.get("last_zero_at")),
+            last_crossing=int(data["last_crossing"]),
             run_labels=int(data["run_labels"]),
             run_errors=int(data["run_errors"]),
             fired=bool(data["fired"]),
@@ -219,6 +221,7 @@ class ConceptState:
             return []
         signals = self._accuracy_windows(errors, sketch)
         crossed: dict[str, int | None] = {channel.name: None for channel in self.channels}
+        first = self.labels
         monitored = False
         while errors.size:
             if self.channels[0].design is None:
@@ -244,7 +247,7 @@ class ConceptState:
                 self._design_channels()
         if monitored:
             signals += [
-                self._cusum_signal(channel, crossed[channel.name], sketch)
+                self._cusum_signal(channel, crossed[channel.name], first, sketch)
                 for channel in self.channels
             ]
         return signals
@@ -326,12 +329,20 @@ class ConceptState:
         if not crossings.size:
             return None
         channel.fired = True
+        channel.last_crossing = offset + int(crossings[-1])
         return offset + int(crossings[0])
 
     def _cusum_signal(
-        self, channel: CusumChannel, crossed: int | None, sketch: LabelSketch
+        self, channel: CusumChannel, crossed: int | None, first: int, sketch: LabelSketch
     ) -> Signal:
-        """`crossed`: the label at which the statistic reached the threshold, if it did."""
+        """`crossed`: the label at which the statistic reached the threshold, if it did.
+
+        Quiet means the statistic fell back to zero in this batch after any crossing: the
+        evidence for a change is spent, so a false alarm's episode resolves and the next
+        alarm needs a whole in-control run length again; under a lasting change the
+        statistic stays at the threshold and the episode stays open.
+        """
+        restarted = channel.last_zero >= first and channel.last_zero > channel.last_crossing
         chosen = channel.design
         assert chosen is not None
         since, end = channel.last_zero + 1, self.labels - 1
@@ -345,7 +356,7 @@ class ConceptState:
             statistic=round(channel.statistic * chosen.nats_per_unit, 6),
             threshold=round(chosen.threshold * chosen.nats_per_unit, 6),
             firing=crossed is not None,
-            quiet=channel.statistic * 2 < chosen.threshold,
+            quiet=restarted,
             severity=severity,
             at=sketch.last_at,
             window_size=max(1, end - since + 1),

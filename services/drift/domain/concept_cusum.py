@@ -124,16 +124,43 @@ def in_control_run_length(error_step: int, correct_step: int, threshold: int, ra
 @lru_cache(maxsize=4096)
 def design(in_control: float, out_of_control: float, run_length: float) -> LatticeDesign:
     """The lattice CUSUM whose in-control run length first reaches `run_length`."""
+    if not 0.0 < in_control < out_of_control < 1.0 or not run_length > 1.0:
+        raise ValueError(
+            f"a Bernoulli CUSUM needs 0 < in-control rate ({in_control}) < out-of-control "
+            f"rate ({out_of_control}) < 1 and a run length over 1 ({run_length})"
+        )
     error_step, correct_step, unit = lattice_steps(in_control, out_of_control)
-    low, high = 1, max(2, error_step)
-    while in_control_run_length(error_step, correct_step, high, in_control) < run_length:
-        low, high = high, high * 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        if in_control_run_length(error_step, correct_step, middle, in_control) < run_length:
-            low = middle
-        else:
-            high = middle
+
+    def log_length(threshold: int) -> float:
+        found = in_control_run_length(error_step, correct_step, threshold, in_control)
+        return math.log(found)
+
+    # Wald: a CUSUM with threshold h nats has an in-control run length of at least e^h,
+    # so `ceiling` suffices. Log run length grows almost linearly with the threshold:
+    # secant steps get close, then unit steps find the smallest threshold that suffices.
+    goal = math.log(run_length)
+    ceiling = max(2, math.ceil(goal / unit))
+    previous, previous_value = ceiling, log_length(ceiling)
+    current = max(1, round(ceiling * 0.6))
+    current_value = log_length(current)
+    for _ in range(8):
+        if current_value == previous_value:
+            break
+        slope = (current_value - previous_value) / (current - previous)
+        step = min(ceiling, max(1, round(current + (goal - current_value) / slope)))
+        if step == current:
+            break
+        previous, previous_value = current, current_value
+        current, current_value = step, log_length(step)
+    while current_value < goal and current < ceiling:
+        current += 1
+        current_value = log_length(current)
+    while current > 1:
+        lower = log_length(current - 1)
+        if lower < goal:
+            break
+        current, current_value = current - 1, lower
+    high, high_value = current, current_value
     return LatticeDesign(
         in_control=in_control,
         out_of_control=out_of_control,
@@ -141,7 +168,7 @@ def design(in_control: float, out_of_control: float, run_length: float) -> Latti
         correct_step=correct_step,
         nats_per_unit=unit,
         threshold=high,
-        run_length=in_control_run_length(error_step, correct_step, high, in_control),
+        run_length=math.exp(high_value),
     )
 
 

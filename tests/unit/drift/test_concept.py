@@ -114,6 +114,26 @@ def test_the_markov_chain_run_length_matches_a_simulation() -> None:
     assert abs(simulated - chosen.run_length) < 4 * standard_error
 
 
+@pytest.mark.parametrize(
+    ("in_control", "out_of_control", "run_length"),
+    [(0.12, 0.18, 2e5), (0.001, 0.004, 2e5), (0.3, 0.9, 50.0), (0.05, 0.2, 1e4)],
+)
+def test_the_threshold_is_the_smallest_that_reaches_the_run_length(
+    in_control: float, out_of_control: float, run_length: float
+) -> None:
+    chosen = design(in_control, out_of_control, run_length)
+    steps = (chosen.error_step, chosen.correct_step)
+    assert in_control_run_length(*steps, chosen.threshold, in_control) >= run_length
+    assert in_control_run_length(*steps, chosen.threshold - 1, in_control) < run_length
+
+
+def test_a_design_needs_rates_in_order() -> None:
+    with pytest.raises(ValueError, match="in-control rate"):
+        design(0.0, 0.1, 100.0)
+    with pytest.raises(ValueError, match="in-control rate"):
+        design(0.2, 0.1, 100.0)
+
+
 def test_a_higher_threshold_means_a_longer_in_control_run() -> None:
     lengths = [in_control_run_length(5, 1, threshold, 0.12) for threshold in (20, 40, 80)]
     assert lengths[0] < lengths[1] < lengths[2]
