@@ -154,6 +154,14 @@ def _service_detectors(settings: ConceptSettings, plan: ConceptPlan) -> dict[str
     }
 
 
+def _oracles(settings: ConceptSettings, plan: ConceptPlan) -> dict[str, Detector]:
+    """The oracle at the service's two false-alarm rates: the best any detector can do."""
+    return {
+        f"oracle CUSUM (knows both rates; {rate:g} false alarms/label)": _oracle(plan.onset, rate)
+        for rate in (settings.false_alarms_per_label, settings.false_alarms_per_label / 10)
+    }
+
+
 def _oracle(onset: int, false_alarms_per_label: float) -> Detector:
     """The CUSUM that knows both error rates of each stream (its own model's, before and
     after the onset), at the same false-alarm rate, one channel, restarted after an alarm.
@@ -232,13 +240,7 @@ def _concept_case(case: Case, plan: ConceptPlan, settings: ConceptSettings) -> d
     before = float(np.mean([stream[: plan.onset].mean() for stream in streams]))
     after = float(np.mean([stream[plan.onset :].mean() for stream in streams]))
     detectors: dict[str, Detector] = (
-        _service_detectors(settings, plan)
-        | {
-            "oracle CUSUM (knows both rates; per label)": _oracle(
-                plan.onset, settings.false_alarms_per_label
-            ),
-        }
-        | _river_detectors()
+        _service_detectors(settings, plan) | _oracles(settings, plan) | _river_detectors()
     )
     results = {}
     for name, detector in detectors.items():
@@ -266,15 +268,7 @@ def _bernoulli_case(plan: ConceptPlan, settings: ConceptSettings) -> dict[str, A
         streams.append(
             np.concatenate([rng.random(plan.onset) < 0.12, rng.random(plan.horizon) < 0.21])
         )
-    detectors = (
-        _service_detectors(settings, plan)
-        | {
-            "oracle CUSUM (knows both rates; per label)": _oracle(
-                plan.onset, settings.false_alarms_per_label
-            ),
-        }
-        | _river_detectors()
-    )
+    detectors = _service_detectors(settings, plan) | _oracles(settings, plan) | _river_detectors()
     return {
         "case": "Bernoulli error bits 0.12 -> 0.21",
         "family": "sea",
@@ -320,7 +314,9 @@ def _logistic_stream(
     return features, rng.random(size) < chance
 
 
-def _cbpe_case(plan: ConceptPlan, scale: float, shift: float) -> dict[str, Any]:
+def _cbpe_case(
+    plan: ConceptPlan, scale: float, shift: float, sharpen: float = 1.0
+) -> dict[str, Any]:
     """A logistic model on its own (calibrated) world; after the shift, features 1-2 are
     scaled by `scale` (mass moves to the boundary) and feature 5 (no weight) moved by
     `shift` sd. Labels for calibration: 2,000 pre-shift examples."""
@@ -334,7 +330,10 @@ def _cbpe_case(plan: ConceptPlan, scale: float, shift: float) -> dict[str, Any]:
         x0, y0 = _logistic_stream(rng, plan.cbpe_before, 1.0, 0.0)
         x1, y1 = _logistic_stream(rng, plan.cbpe_after, scale, shift)
         features, targets = np.vstack([x0, x1]), np.concatenate([y0, y1])
-        confidence = model.predict_proba(features).max(axis=1)
+        # `sharpen` > 1 makes an overconfident model (its logits multiplied): raw
+        # confidence then overstates accuracy, and only the calibration can correct it.
+        logit = model.decision_function(features) * sharpen
+        confidence = 1 / (1 + np.exp(-np.abs(logit)))
         correct = model.predict(features) == targets
         state = PerformanceState.start(settings, "production")
         state.learn(sketch_calibration(confidence[:2000], correct[:2000]))
@@ -361,7 +360,8 @@ def _cbpe_case(plan: ConceptPlan, scale: float, shift: float) -> dict[str, Any]:
             detected += 1
             delays.append(first_alarm)
     return {
-        "shift": f"features 1-2 x{scale:g}, feature 5 +{shift:g} sd",
+        "shift": f"features 1-2 x{scale:g}, feature 5 +{shift:g} sd"
+        + (f"; overconfident model (logits x{sharpen:g})" if sharpen != 1.0 else ""),
         "seeds": plan.seeds,
         "true_accuracy_before": round(statistics.fmean(truth_before), 4),
         "estimated_accuracy_before": round(statistics.fmean(estimate_before), 4),
@@ -391,7 +391,11 @@ def run_drift_concept(plan: ConceptPlan) -> dict[str, Any]:
         cases.append(_concept_case(case, plan, settings))
         progress(f"   {case.name}: {case_headline(cases[-1])}")
     stationary = _stationary(plan, settings)
-    cbpe = [_cbpe_case(plan, 0.5, 0.0), _cbpe_case(plan, 1.0, 1.0)]
+    cbpe = [
+        _cbpe_case(plan, 0.5, 0.0),
+        _cbpe_case(plan, 0.5, 0.0, sharpen=3.0),
+        _cbpe_case(plan, 1.0, 1.0),
+    ]
     return {
         "plan": asdict(plan),
         "settings": settings.to_json(),

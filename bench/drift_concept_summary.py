@@ -48,6 +48,31 @@ def drift_concept_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 and row["seeds_with_false_alarm_before_onset"] == 0,
             }
         )
+    stationary = result["stationary"]
+    rate = result["settings"]["false_alarms_per_label"]
+    for name, row in stationary["detectors"].items():
+        if name.startswith("modelbus"):
+            targets.append(
+                {
+                    "target": f"concept drift, stationary SEA stream: {name} at its stated "
+                    "rate (reported)",
+                    "measured": f"{row['false_alarms']} false alarms in {row['labels']:,} labels "
+                    f"= {row['per_million_labels']} per million (stated {rate * 1e6:g} per "
+                    "million at the default)",
+                    "met": None,
+                }
+            )
+    for row in result["cbpe"]:
+        targets.append(
+            {
+                "target": f"label-free performance estimate, {row['shift']} (reported)",
+                "measured": f"true accuracy {row['true_accuracy_before']} → "
+                f"{row['true_accuracy_after']}, estimated {row['estimated_accuracy_before']} → "
+                f"{row['estimated_accuracy_after']}; detected {row['detection_rate']:.0%}, "
+                f"{row['windows_firing_before_shift']} windows firing before the shift",
+                "met": None,
+            }
+        )
     return targets
 
 

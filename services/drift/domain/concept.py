@@ -8,7 +8,7 @@ uploader's number (which may be optimistic); the offline metric is only compared
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from statistics import NormalDist
@@ -52,6 +52,8 @@ class ConceptSettings:
     accuracy_margin: float = 0.02
     """How far under the offline accuracy live accuracy must be before it counts."""
     accuracy_false_alarms_per_window: float = 1e-3
+    offline_metric: str = "accuracy"
+    """The version's uploaded metric that live accuracy is compared with."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -206,6 +208,13 @@ class ConceptState:
                 CusumChannel("bernoulli_cusum_large", settings.large_increase),
             ],
         )
+
+    @classmethod
+    def for_version(
+        cls, settings: ConceptSettings, subject: str, metrics: Mapping[str, float]
+    ) -> ConceptState:
+        """A fresh state for a registry version, from the metrics reported at upload."""
+        return cls.start(settings, subject, metrics.get(settings.offline_metric))
 
     # -- feeding -------------------------------------------------------------------------------
 

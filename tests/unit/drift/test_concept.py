@@ -256,6 +256,13 @@ def test_live_accuracy_close_to_the_offline_metric_does_not_fire() -> None:
     assert len(accuracy) == 10 and not any(s.firing for s in accuracy)
 
 
+def test_a_version_state_compares_with_its_uploaded_accuracy() -> None:
+    settings = ConceptSettings()
+    with_metric = ConceptState.for_version(settings, "production", {"accuracy": 0.91, "f1": 0.8})
+    assert with_metric.offline_accuracy == 0.91
+    assert ConceptState.for_version(settings, "production", {"f1": 0.8}).offline_accuracy is None
+
+
 @pytest.mark.parametrize("offline", [float("nan"), 1.7, -0.2, float("inf")])
 def test_an_unusable_offline_metric_disables_the_comparison_only(offline: float) -> None:
     state = ConceptState.start(ConceptSettings(), "production", offline_accuracy=offline)
