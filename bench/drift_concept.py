@@ -235,29 +235,31 @@ def _score(alarms_per_seed: list[list[int]], onset: int, horizon: int) -> dict[s
     }
 
 
-def _concept_case(case: Case, plan: ConceptPlan, settings: ConceptSettings) -> dict[str, Any]:
-    streams = [_errors(case, seed, plan, drifting=True) for seed in range(plan.seeds)]
-    before = float(np.mean([stream[: plan.onset].mean() for stream in streams]))
-    after = float(np.mean([stream[plan.onset :].mean() for stream in streams]))
-    detectors: dict[str, Detector] = (
-        _service_detectors(settings, plan) | _oracles(settings, plan) | _river_detectors()
-    )
+def _drifting(
+    name: str, family: str, streams: list[np.ndarray], plan: ConceptPlan, settings: ConceptSettings
+) -> dict[str, Any]:
+    """Every detector on the same error streams: delays, false alarms, CPU per label."""
+    detectors = _service_detectors(settings, plan) | _oracles(settings, plan) | _river_detectors()
+    labels = sum(stream.size for stream in streams)
     results = {}
-    for name, detector in detectors.items():
+    for detector_name, detector in detectors.items():
         started = time.process_time()
         alarms = [detector(stream) for stream in streams]
         scored = _score(alarms, plan.onset, plan.horizon)
-        scored["cpu_us_per_label"] = round(
-            (time.process_time() - started) * 1e6 / sum(stream.size for stream in streams), 2
-        )
-        results[name] = scored
+        scored["cpu_us_per_label"] = round((time.process_time() - started) * 1e6 / labels, 2)
+        results[detector_name] = scored
     return {
-        "case": case.name,
-        "family": case.family,
-        "error_rate_before": round(before, 4),
-        "error_rate_after": round(after, 4),
+        "case": name,
+        "family": family,
+        "error_rate_before": round(float(np.mean([s[: plan.onset].mean() for s in streams])), 4),
+        "error_rate_after": round(float(np.mean([s[plan.onset :].mean() for s in streams])), 4),
         "detectors": results,
     }
+
+
+def _concept_case(case: Case, plan: ConceptPlan, settings: ConceptSettings) -> dict[str, Any]:
+    streams = [_errors(case, seed, plan, drifting=True) for seed in range(plan.seeds)]
+    return _drifting(case.name, case.family, streams, plan, settings)
 
 
 def _bernoulli_case(plan: ConceptPlan, settings: ConceptSettings) -> dict[str, Any]:
@@ -268,17 +270,7 @@ def _bernoulli_case(plan: ConceptPlan, settings: ConceptSettings) -> dict[str, A
         streams.append(
             np.concatenate([rng.random(plan.onset) < 0.12, rng.random(plan.horizon) < 0.21])
         )
-    detectors = _service_detectors(settings, plan) | _oracles(settings, plan) | _river_detectors()
-    return {
-        "case": "Bernoulli error bits 0.12 -> 0.21",
-        "family": "sea",
-        "error_rate_before": 0.12,
-        "error_rate_after": 0.21,
-        "detectors": {
-            name: _score([detector(stream) for stream in streams], plan.onset, plan.horizon)
-            for name, detector in detectors.items()
-        },
-    }
+    return _drifting("Bernoulli error bits 0.12 -> 0.21", "sea", streams, plan, settings)
 
 
 def _stationary(plan: ConceptPlan, settings: ConceptSettings) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class ConceptSettings:
     large_increase: float = 4.0
     """Error-rate ratio the fast channel is tuned to (e.g. 1% -> 4%, or a broken model)."""
     false_alarms_per_label: float = 1e-5
+    """Target false alarms per label of one stream, both channels together."""
     accuracy_window: int = 500
     """Labels per tumbling window of live accuracy."""
     accuracy_margin: float = 0.02
@@ -54,6 +55,33 @@ class ConceptSettings:
     accuracy_false_alarms_per_window: float = 1e-3
     offline_metric: str = "accuracy"
     """The version's uploaded metric that live accuracy is compared with."""
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be {rule}"
+            for name, broken, rule in (
+                ("burn_in", self.burn_in < 1, "at least 1"),
+                ("baseline_cap", self.baseline_cap < self.burn_in, "at least burn_in"),
+                ("baseline_z", not 0 <= self.baseline_z < 10, "in [0, 10)"),
+                ("moderate_increase", not self.moderate_increase > 1, "over 1"),
+                ("large_increase", not self.large_increase > 1, "over 1"),
+                (
+                    "false_alarms_per_label",
+                    not 0 < self.false_alarms_per_label < 0.1,
+                    "in (0, 0.1)",
+                ),
+                ("accuracy_window", self.accuracy_window < 1, "at least 1"),
+                ("accuracy_margin", not 0 <= self.accuracy_margin < 1, "in [0, 1)"),
+                (
+                    "accuracy_false_alarms_per_window",
+                    not 0 < self.accuracy_false_alarms_per_window < 0.5,
+                    "in (0, 0.5)",
+                ),
+            )
+            if broken
+        ]
+        if problems:
+            raise ValueError("concept settings: " + "; ".join(problems))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,11 +9,15 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import solve_banded
+from scipy.sparse import csc_matrix
+from scipy.sparse.linalg import spsolve
 
 NOTHING = -(2**62)
 """Minus infinity for integer statistics (Python ints do not overflow)."""
 MAX_LATTICE_DENOMINATOR = 10
 """Finest correct-label step tried; the error step is then within 2% of the true ratio."""
+WIDE_BAND = 64
+"""Above this band width the run-length system is solved as a sparse matrix."""
 
 
 @dataclass(frozen=True)
@@ -102,23 +106,39 @@ def lattice_steps(in_control: float, out_of_control: float) -> tuple[int, int, f
     return error_step, correct_step, down / correct_step
 
 
-def in_control_run_length(error_step: int, correct_step: int, threshold: int, rate: float) -> float:
+def in_control_run_length(
+    error_step: int, correct_step: int, threshold: int, rate: float, *, sparse: bool | None = None
+) -> float:
     """Expected labels to a (false) alarm from S = 0 when errors arrive at `rate`.
 
-    States 0..threshold-1; L(s) = 1 + rate L(s + up) + (1 - rate) L(max(0, s - down)),
-    a banded linear system (upper band `error_step`, lower band `correct_step`).
+    States 0..threshold-1; L(s) = 1 + rate L(s + up) + (1 - rate) L(max(0, s - down)).
+    Three non-zeros a row: a banded solve while the band is narrow, a sparse one when a
+    tiny error rate makes the error step (the upper band) wide.
     """
-    size = threshold
-    up, down = error_step, correct_step
-    bands = np.zeros((up + down + 1, size))
-    bands[up, :] = 1.0
+    size, up, down = threshold, error_step, correct_step
     states = np.arange(size)
     rises = states + up
     inside = rises < size
-    bands[up + states[inside] - rises[inside], rises[inside]] -= rate
     falls = np.maximum(0, states - down)
+    if sparse if sparse is not None else up + down > WIDE_BAND:
+        matrix = csc_matrix(
+            (
+                np.concatenate(
+                    [np.ones(size), np.full(int(inside.sum()), -rate), np.full(size, rate - 1)]
+                ),
+                (
+                    np.concatenate([states, states[inside], states]),
+                    np.concatenate([states, rises[inside], falls]),
+                ),
+            ),
+            shape=(size, size),
+        )
+        return float(spsolve(matrix, np.ones(size))[0])
+    bands = np.zeros((up + down + 1, size))
+    bands[up, :] = 1.0
+    bands[up + states[inside] - rises[inside], rises[inside]] -= rate
     np.subtract.at(bands, (up + states - falls, falls), 1 - rate)
-    return float(solve_banded((down, up), bands, np.ones(size))[0])
+    return float(solve_banded((down, up), bands, np.ones(size), check_finite=False)[0])
 
 
 @lru_cache(maxsize=4096)

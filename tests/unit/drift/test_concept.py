@@ -127,6 +127,13 @@ def test_the_threshold_is_the_smallest_that_reaches_the_run_length(
     assert in_control_run_length(*steps, chosen.threshold - 1, in_control) < run_length
 
 
+@pytest.mark.parametrize("steps", [(461, 1, 1776), (17, 3, 313)])
+def test_the_banded_and_the_sparse_solve_agree(steps: tuple[int, int, int]) -> None:
+    rate = 0.001 if steps[0] > 100 else 0.12
+    banded = in_control_run_length(*steps, rate, sparse=False)
+    assert in_control_run_length(*steps, rate, sparse=True) == pytest.approx(banded, rel=1e-9)
+
+
 def test_a_design_needs_rates_in_order() -> None:
     with pytest.raises(ValueError, match="in-control rate"):
         design(0.0, 0.1, 100.0)
@@ -272,6 +279,24 @@ def test_an_unusable_offline_metric_disables_the_comparison_only(offline: float)
 
 
 # -- hostile input and sketches --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"burn_in": 0}, "burn_in must be at least 1"),
+        ({"false_alarms_per_label": 0.0}, "false_alarms_per_label"),
+        ({"moderate_increase": 1.0}, "moderate_increase must be over 1"),
+        ({"baseline_cap": 10, "burn_in": 100}, "baseline_cap"),
+    ],
+)
+def test_unusable_settings_are_refused_with_the_reason(
+    changes: dict[str, float], named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        ConceptSettings(**changes)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=named):
+        ConceptSettings.from_json(ConceptSettings().to_json() | changes)
 
 
 def test_an_empty_sketch_changes_nothing() -> None:
