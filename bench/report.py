@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from bench.drift_concept_summary import drift_concept_tables
+from bench.drift_data import drift_data_table
 
 _STARTED = time.monotonic()
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -80,8 +81,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     out.append(
         f"{results['started_at']} · {mode} in {results['run_seconds']:.0f} s · commit "
         f"`{versions['git_commit'][:12]}`{dirty}"
-        f" · {machine['cpu_count']} CPUs ({machine['cpu_model']})"
-        f" · Kafka {versions.get('kafka', '-')} · "
+        f" · {machine['cpu_count']} CPUs ({machine['cpu_model']}) · Kafka {versions['kafka']} · "
         f"aiokafka {versions['aiokafka']} · MLServer {versions.get('mlserver', '-')} · "
         f"Python {versions['python']} · scikit-learn {versions['scikit_learn']}"
     )
@@ -93,6 +93,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     if latency and "error" not in latency:
         out.append("")
         out.extend(_latency_section(latency))
+    drift_data = scenarios.get("drift-data")
+    if drift_data and "error" not in drift_data:
+        out.extend(["", "Data drift, delays in events (detection rate, median, p90):", ""])
+        out.extend(drift_data_table(drift_data))
     concept = scenarios.get("drift-concept")
     if concept and "error" not in concept:
         out.append("")
@@ -121,10 +125,8 @@ def _scenario_table(scenarios: dict[str, Any], summary: dict[str, Any]) -> list[
         if name == "feedback":
             rows.extend(_feedback_rows(result))
             continue
-        if name == "drift-concept":
-            rows.append(
-                [name, "-", _n(result["seconds"], 1), "-", "-", "-", "-", "quality: see below"]
-            )
+        if name in ("drift-data", "drift-concept"):
+            rows.append([name, "-", _n(result["seconds"], 1), "-", "-", "-", "-", "see below"])
             continue
         if name == "mlserver_peer":
             best = result["best"]

@@ -35,6 +35,7 @@ import sklearn
 
 from bench.drift_concept import ConceptPlan, run_drift_concept
 from bench.drift_concept_summary import drift_concept_headline
+from bench.drift_data import DriftDataPlan, drift_data_headline, run_drift_data
 from bench.feedback import FeedbackPlan, feedback_headline, run_feedback
 from bench.latency import run_latency
 from bench.load import wrk_path
@@ -57,8 +58,11 @@ SCENARIOS = (
     "scaling",
     "mlserver_peer",
     "feedback",
+    "drift-data",
     "drift-concept",
 )
+STACKLESS = frozenset({"drift-data", "drift-concept"})
+"""Scenarios that measure pure code: they run before (and without) the broker stack."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,6 @@ class Plan:
     feedback_pairs: int = 200_000
     feedback_records: int = 100_000
     feedback_retained: int = 1_000_000
-    drift_concept_seeds: int = 50
 
     @classmethod
     def from_args(cls, quick: bool, only: str | None) -> Plan:
@@ -106,7 +109,6 @@ class Plan:
                 feedback_pairs=5_000,
                 feedback_records=2_500,
                 feedback_retained=20_000,
-                drift_concept_seeds=10,
             )
         return cls(quick=False, scenarios=chosen, messages=50_000)
 
@@ -250,6 +252,19 @@ def _feedback(context: Context) -> dict[str, Any]:
     )
 
 
+def _drift_data(plan: Plan) -> dict[str, Any]:
+    return run_drift_data(DriftDataPlan.quick() if plan.quick else DriftDataPlan())
+
+
+def _drift_concept(plan: Plan) -> dict[str, Any]:
+    return run_drift_concept(ConceptPlan(seeds=10) if plan.quick else ConceptPlan())
+
+
+STACKLESS_RUNNERS: dict[str, Callable[[Plan], dict[str, Any]]] = {
+    "drift-data": _drift_data,
+    "drift-concept": _drift_concept,
+}
+
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "raw_loop": _raw_loop,
     "e2e_at_least_once": _e2e_at_least_once,
@@ -259,12 +274,6 @@ RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "mlserver_peer": _mlserver_peer,
     "feedback": _feedback,
 }
-
-
-STACKLESS: dict[str, Callable[[Plan], dict[str, Any]]] = {
-    "drift-concept": lambda plan: run_drift_concept(ConceptPlan(seeds=plan.drift_concept_seeds)),
-}
-"""Scenarios that measure pure code: they run before (and without) the broker and stack."""
 
 
 def _headline(name: str, result: dict[str, Any]) -> str:
@@ -280,6 +289,8 @@ def _headline(name: str, result: dict[str, Any]) -> str:
         return ", ".join(f"{r['workers']}: {r['per_second']:,.0f}/s" for r in result["runs"])
     if name == "feedback":
         return feedback_headline(result)
+    if name == "drift-data":
+        return drift_data_headline(result)
     if name == "drift-concept":
         return drift_concept_headline(result)
     if name == "mlserver_peer":
@@ -358,41 +369,13 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _run_on_the_stack(
-    staged: list[str], plan: Plan, results: dict[str, Any], run_id: str, profile: Path | None
-) -> None:
-    """Train the model, start the broker and services, run the scenarios that need them."""
-    scenarios: dict[str, Any] = results["scenarios"]
-    with tempfile.TemporaryDirectory(prefix="modelbus-bench-") as temporary:
-        work_dir = Path(temporary)
-        model = train_model()
-        results["parameters"]["model"] = model.parameters
-        records = request_records(model, plan.messages, seed=1, run="req")
-        progress(f"model trained; {len(records):,} distinct requests encoded")
-        with bench_stack(work_dir, run_id, model) as stack:
-            results["versions"]["kafka"] = stack.kafka_version
-            if profile is not None:
-                stack.profile_dir = profile.resolve()
-                py_spy_path()  # fail now, not after the warm-up
-                results["parameters"]["profiled_with_py_spy"] = str(stack.profile_dir)
-            if set(staged) - {"mlserver_peer"}:
-                warm = warm_up_broker(stack, records, plan)
-                results["parameters"]["broker_warm_up"] = warm
-            context = Context(stack=stack, plan=plan, records=records)
-            for name in staged:
-                scenarios[name] = _run_scenario(name, plan, partial(RUNNERS[name], context))
-            progress("stopping the broker and the registry")
-
-
-def _run_scenario(name: str, plan: Plan, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """One scenario, timed; a failure becomes its result instead of stopping the others."""
-    index = plan.scenarios.index(name) + 1
-    progress(f"[{index}/{len(plan.scenarios)}] {name}")
+def _run_scenario(name: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One scenario, timed; a failure is recorded and does not stop the others."""
     scenario_started = time.monotonic()
     keep_collector_off_the_hot_path()
     try:
         result = run()
-    except Exception as error:  # one failed scenario does not stop the others
+    except Exception as error:
         result = {
             "error": f"{type(error).__name__}: {error}",
             "traceback": traceback.format_exc(limit=-6),
@@ -446,13 +429,35 @@ def main(argv: list[str] | None = None) -> int:
         f"({'quick' if plan.quick else 'full'}; {os.cpu_count()} CPUs, load {load[0]:.2f})"
     )
     interrupted = False
-    staged = [name for name in plan.scenarios if name not in STACKLESS]
+    results["versions"]["kafka"] = "-"
     try:
-        for name in plan.scenarios:
+        for index, name in enumerate(plan.scenarios, start=1):
             if name in STACKLESS:
-                scenarios[name] = _run_scenario(name, plan, partial(STACKLESS[name], plan))
-        if staged:
-            _run_on_the_stack(staged, plan, results, run_id, args.profile)
+                progress(f"[{index}/{len(plan.scenarios)}] {name}")
+                scenarios[name] = _run_scenario(name, partial(STACKLESS_RUNNERS[name], plan))
+        if set(plan.scenarios) - STACKLESS:
+            with tempfile.TemporaryDirectory(prefix="modelbus-bench-") as temporary:
+                work_dir = Path(temporary)
+                model = train_model()
+                results["parameters"]["model"] = model.parameters
+                records = request_records(model, plan.messages, seed=1, run="req")
+                progress(f"model trained; {len(records):,} distinct requests encoded")
+                with bench_stack(work_dir, run_id, model) as stack:
+                    results["versions"]["kafka"] = stack.kafka_version
+                    if args.profile is not None:
+                        stack.profile_dir = args.profile.resolve()
+                        py_spy_path()  # fail now, not after the warm-up
+                        results["parameters"]["profiled_with_py_spy"] = str(stack.profile_dir)
+                    if set(plan.scenarios) - {"mlserver_peer"}:
+                        warm = warm_up_broker(stack, records, plan)
+                        results["parameters"]["broker_warm_up"] = warm
+                    context = Context(stack=stack, plan=plan, records=records)
+                    for index, name in enumerate(plan.scenarios, start=1):
+                        if name in STACKLESS:
+                            continue
+                        progress(f"[{index}/{len(plan.scenarios)}] {name}")
+                        scenarios[name] = _run_scenario(name, partial(RUNNERS[name], context))
+                    progress("stopping the broker and the registry")
     except KeyboardInterrupt:
         interrupted = True
         progress("interrupted: everything the bench started has been stopped")

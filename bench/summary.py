@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from bench.drift_concept_summary import drift_concept_targets
+from bench.drift_data import drift_data_note, drift_data_targets
 
 E2E_TARGET_RATIO = 0.5
 LATENCY_P99_TARGET_MS = 50.0
@@ -140,6 +141,10 @@ def summarise(scenarios: dict[str, Any]) -> dict[str, Any]:
     if _ok(feedback):
         assert feedback is not None
         targets.extend(_feedback_targets(feedback))
+    drift_data = scenarios.get("drift-data")
+    if _ok(drift_data):
+        assert drift_data is not None
+        targets.extend(drift_data_targets(drift_data))
     concept = scenarios.get("drift-concept")
     if _ok(concept):
         assert concept is not None
@@ -373,6 +378,10 @@ def notes_for(results: dict[str, Any]) -> list[str]:
     if _ok(feedback):
         assert feedback is not None
         notes.extend(_feedback_notes(feedback, cores))
+    drift_data = scenarios.get("drift-data")
+    if _ok(drift_data):
+        assert drift_data is not None
+        notes.append(drift_data_note(drift_data))
     failed = [name for name, result in scenarios.items() if "error" in result]
     if failed:
         notes.append(f"Failed scenarios: {', '.join(failed)} (see `error` in the JSON).")

@@ -55,3 +55,20 @@ def diabetes_regressor() -> SampleModel:
         feature_names=list(data.feature_names),
         score=float(model.score(data.data, data.target)),
     )
+
+
+def gaussian_classifier(*, features: int = 6, rows: int = 4000, seed: int = 0) -> SampleModel:
+    """Logistic regression on independent standard normal features x0..x{n-1}; the class
+    ("high" or "low") follows x0 + x1 with noise, so about 85% of answers are right."""
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal((rows, features))
+    score = data[:, 0] + data[:, 1] + rng.normal(0.0, 0.6, rows)
+    labels = np.where(score > 0, "high", "low")
+    model = LogisticRegression(max_iter=500).fit(data, labels)
+    names = [f"x{index}" for index in range(features)]
+    return SampleModel(
+        artifact=skops.io.dumps(model),
+        dataset=_csv(names, data, labels.tolist()),
+        feature_names=names,
+        score=float(model.score(data, labels)),
+    )

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.base import FeatureValue
-from shared.signature import InputSignature, label_text
+from shared.signature import MAX_CATEGORIES, InputSignature, label_text
 from shared.tabular import InvalidDataset, TabularData
 
 QUANTILE_LEVELS: Final[dict[str, float]] = {
@@ -33,8 +33,14 @@ QUANTILE_LEVELS: Final[dict[str, float]] = {
     "p99": 0.99,
 }
 HISTOGRAM_BINS: Final = 10
+SCORE_QUANTILES: Final = 255
+"""Quantiles kept for normal scores: at levels k / 256, fine enough that z = Phi^-1(F(x))
+is N(0, 1) to within a 1/256 step of probability, small enough for a stored profile."""
 OTHER_CATEGORY: Final = "__other__"
 _DECILES = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)[1:-1]
+CONFIDENCE_BIN_EDGES: Final = [round(0.05 * index, 2) for index in range(1, 20)]
+SHARE_SUM_TOLERANCE: Final = 1e-6
+_SCORE_LEVELS = np.arange(1, SCORE_QUANTILES + 1) / (SCORE_QUANTILES + 1)
 
 
 class _Frozen(BaseModel):
@@ -54,6 +60,11 @@ class NumericProfile(_Frozen):
     quantiles: dict[str, float] = Field(description="Keyed p01, p05, p25, p50, p75, p95, p99.")
     bin_edges: list[float] = Field(description="Interior cut points; outer bins are open.")
     bin_fractions: list[float] = Field(description="Share of values per bin; len(edges) + 1.")
+    score_quantiles: list[float] | None = Field(
+        default=None,
+        description="Quantiles at levels k / (n + 1), k = 1..n, for normal scores; "
+        "absent in profiles stored before they existed.",
+    )
 
     @model_validator(mode="after")
     def _bins_consistent(self) -> NumericProfile:
@@ -61,6 +72,11 @@ class NumericProfile(_Frozen):
             raise ValueError("bin_fractions needs exactly one more entry than bin_edges")
         if any(low >= high for low, high in itertools.pairwise(self.bin_edges)):
             raise ValueError("bin_edges must be strictly increasing")
+        scores = self.score_quantiles
+        if scores is not None and (
+            len(scores) < 3 or any(low > high for low, high in itertools.pairwise(scores))
+        ):
+            raise ValueError("score_quantiles needs at least 3 values in ascending order")
         return self
 
 
@@ -76,12 +92,99 @@ class CategoricalProfile(_Frozen):
 ColumnProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
 
 
+def _check_shares(name: str, shares: Iterable[float]) -> None:
+    """Shares come from an untrusted child: each in [0, 1] and together about 1."""
+    values = list(shares)
+    if any(not 0.0 <= share <= 1.0 for share in values):
+        raise ValueError(f"{name} must each lie in [0, 1]")
+    if abs(sum(values) - 1.0) > SHARE_SUM_TOLERANCE:
+        raise ValueError(f"{name} must sum to 1, not {sum(values):.6g}")
+
+
+class ConfidenceProfile(_Frozen):
+    """The highest class probability per row on fixed bins, from which drift estimates accuracy."""
+
+    bin_edges: list[float] = Field(description="Interior cut points: 0.05, 0.10, ..., 0.95.")
+    bin_fractions: list[float] = Field(description="Share of rows per bin; len(edges) + 1.")
+    mean: float = Field(ge=0.0, le=1.0, description="Mean highest probability.")
+
+    @model_validator(mode="after")
+    def _on_the_fixed_bins(self) -> ConfidenceProfile:
+        if self.bin_edges != CONFIDENCE_BIN_EDGES:
+            raise ValueError("confidence bin_edges must be the fixed 0.05-wide bins")
+        if len(self.bin_fractions) != len(self.bin_edges) + 1:
+            raise ValueError("bin_fractions needs exactly one more entry than bin_edges")
+        _check_shares("confidence bin_fractions", self.bin_fractions)
+        bounds = [0.0, *self.bin_edges, 1.0]
+        lowest = sum(
+            share * low for share, low in zip(self.bin_fractions, bounds[:-1], strict=True)
+        )
+        highest = sum(
+            share * high for share, high in zip(self.bin_fractions, bounds[1:], strict=True)
+        )
+        if not lowest - SHARE_SUM_TOLERANCE <= self.mean <= highest + SHARE_SUM_TOLERANCE:
+            raise ValueError("the mean confidence does not fit its histogram")
+        return self
+
+
+class ClassPredictionProfile(_Frozen):
+    """What a classifier predicted on its training rows: class shares and its confidence."""
+
+    kind: Literal["classes"] = "classes"
+    rows: int = Field(ge=1, description="Training rows predicted.")
+    frequencies: dict[str, float] = Field(
+        max_length=MAX_CATEGORIES, description="Predicted label (as text) -> share of rows."
+    )
+    confidence: ConfidenceProfile | None = Field(
+        default=None, description="Absent when the estimator cannot predict probabilities."
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> ClassPredictionProfile:
+        _check_shares("predicted class frequencies", self.frequencies.values())
+        return self
+
+
+class ScorePredictionProfile(_Frozen):
+    """What a regressor predicted on its training rows."""
+
+    kind: Literal["scores"] = "scores"
+    rows: int = Field(ge=1, description="Training rows predicted.")
+    values: NumericProfile
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScorePredictionProfile:
+        values = self.values
+        if values.count + values.missing != self.rows:
+            raise ValueError("predicted values and missing ones must add up to the rows")
+        if len(values.bin_edges) >= HISTOGRAM_BINS:
+            raise ValueError(f"at most {HISTOGRAM_BINS} bins of predicted values")
+        _check_shares("predicted value bin_fractions", values.bin_fractions)
+        if set(values.quantiles) != set(QUANTILE_LEVELS):
+            raise ValueError(f"predicted value quantiles must be keyed {list(QUANTILE_LEVELS)}")
+        # Rounding may put a mean or an interpolated quantile an ulp outside the range.
+        slack = 1e-9 * max(1.0, abs(values.min), abs(values.max))
+        ordered = [values.min, *(values.quantiles[key] for key in QUANTILE_LEVELS), values.max]
+        if any(low > high + slack for low, high in itertools.pairwise(ordered)):
+            raise ValueError("predicted value quantiles must rise from min to max")
+        if not values.min - slack <= values.mean <= values.max + slack:
+            raise ValueError("the mean predicted value must lie between min and max")
+        return self
+
+
+PredictionProfile = Annotated[
+    ClassPredictionProfile | ScorePredictionProfile, Field(discriminator="kind")
+]
+
+
 class ReferenceProfile(_Frozen):
-    """The training data of a model version, summarised per feature and for the target."""
+    """The training data of a model version, summarised per feature and for the target,
+    and what the version itself predicted on it (absent in profiles stored before)."""
 
     rows: int = Field(ge=0)
     features: dict[str, ColumnProfile]
     target: ColumnProfile
+    predictions: PredictionProfile | None = None
 
 
 def build_profile(data: TabularData, signature: InputSignature) -> ReferenceProfile:
@@ -117,6 +220,7 @@ def numeric_profile(values: Sequence[FeatureValue]) -> NumericProfile:
         },
         bin_edges=[float(edge) for edge in edges],
         bin_fractions=histogram_fractions(edges.tolist(), numbers),
+        score_quantiles=np.maximum.accumulate(np.quantile(numbers, _SCORE_LEVELS)).tolist(),
     )
 
 
@@ -129,6 +233,41 @@ def categorical_profile(values: Sequence[FeatureValue]) -> CategoricalProfile:
         missing=len(values) - present,
         frequencies={label: counts[label] / present for label in sorted(counts)},
     )
+
+
+def class_prediction_profile(
+    labels: Sequence[object], probabilities: ArrayLike | None = None
+) -> ClassPredictionProfile:
+    """Shares of the predicted labels (as text, like the target's) and, given the predicted
+    probabilities (rows x classes), the histogram of each row's highest one."""
+    if len(labels) == 0:
+        raise ValueError("no predictions to profile")
+    counts = Counter(label_text(label) for label in labels)
+    return ClassPredictionProfile(
+        rows=len(labels),
+        frequencies={label: counts[label] / len(labels) for label in sorted(counts)},
+        confidence=None if probabilities is None else confidence_profile(probabilities),
+    )
+
+
+def confidence_profile(probabilities: ArrayLike) -> ConfidenceProfile:
+    """The highest probability per row on the fixed confidence bins."""
+    matrix = np.asarray(probabilities, dtype=np.float64)
+    if matrix.ndim != 2 or 0 in matrix.shape:
+        raise ValueError("probabilities must be a non-empty rows x classes matrix")
+    if not np.isfinite(matrix).all() or matrix.min() < 0.0 or matrix.max() > 1.0:
+        raise ValueError("probabilities must be finite and within [0, 1]")
+    highest = matrix.max(axis=1)
+    return ConfidenceProfile(
+        bin_edges=CONFIDENCE_BIN_EDGES,
+        bin_fractions=histogram_fractions(CONFIDENCE_BIN_EDGES, highest),
+        mean=float(highest.mean()),
+    )
+
+
+def score_prediction_profile(values: Sequence[float]) -> ScorePredictionProfile:
+    """A numeric profile of predicted values; non-finite predictions count as missing."""
+    return ScorePredictionProfile(rows=len(values), values=numeric_profile(values))
 
 
 def bin_index(edges: Sequence[float], value: float) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +27,8 @@ ProblemCode = Literal[
 _NUMERIC_KINDS: frozenset[str] = frozenset({"number", "integer", "boolean"})
 _CATEGORY_PREVIEW = 5
 _COMPILED_KEY = "compiled_checkers"
+MAX_CATEGORIES: Final = 1000
+"""Most distinct values a category feature or a classification target may have."""
 
 
 class _Frozen(BaseModel):
@@ -176,7 +178,7 @@ def label_text(value: object) -> str:
 
 
 def infer_signature(
-    data: TabularData, *, target: str, task: Task, max_categories: int = 1000
+    data: TabularData, *, target: str, task: Task, max_categories: int = MAX_CATEGORIES
 ) -> InputSignature:
     """The signature of a model trained on `data`: every column but the target is a feature.
 

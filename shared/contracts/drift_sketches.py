@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shared.contracts.base import ModelName, Timestamp, VersionNumber, WireModel
+from shared.contracts.predictions import Variant
 
 SketchStream = Literal["requests", "predictions", "labels"]
 
@@ -33,6 +34,9 @@ class DriftSketch(WireModel):
     sketch_id: str = Field(max_length=512, description="Stable across replays of the batch.")
     model: ModelName
     version: VersionNumber
+    variant: Variant | None = Field(
+        default=None, description="Predictions and labels: the serving variant; requests: none."
+    )
     stream: SketchStream
     source: SketchSource
     events: int = Field(ge=1, description="Records summarised.")

@@ -200,6 +200,40 @@ class CrashingClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 CRASHING_CLASSIFIER = f"{CrashingClassifier.__module__}.CrashingClassifier"
 
 
+class MisreportingClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Predicts without crashing, but its answers are not what a classifier may say."""
+
+    def fit(self, features: np.ndarray, target: list[str]) -> MisreportingClassifier:
+        self.classes_ = np.array(sorted(set(target)), dtype=object)
+        self.n_features_in_ = features.shape[1]
+        return self
+
+    lie: str = "label"
+    """"label": a label outside classes_; "count": fewer predictions than rows;
+    "probability": probabilities above 1."""
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        if self.lie == "label":
+            return np.array(["daisy"] * len(features), dtype=object)
+        rows = len(features) // 2 if self.lie == "count" else len(features)
+        return np.asarray(self.classes_[np.zeros(rows, dtype=int)])
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        return np.full((len(features), len(self.classes_)), 2.0)
+
+
+MISREPORTING_CLASSIFIER = f"{MisreportingClassifier.__module__}.MisreportingClassifier"
+
+
+def misreporting_classifier(lie: str) -> bytes:
+    """An iris-shaped classifier that predicts in the way `lie` names (trusted only by name)."""
+    iris = load_iris()
+    labels = [str(iris.target_names[index]) for index in iris.target]
+    model = MisreportingClassifier().fit(iris.data, labels)
+    model.lie = lie
+    return dump_model(model)
+
+
 def crashing_classifier(crash_from_rows: int = 0) -> bytes:
     """An iris-shaped classifier that segfaults when it predicts (trusted only by name)."""
     iris = load_iris()

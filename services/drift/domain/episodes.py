@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 Severity = Literal["warning", "critical"]
+DriftKind = Literal["data", "prediction", "concept", "performance"]
 Transition = Literal["open", "escalated", "resolved"]
 SEVERITY_RANK: Mapping[str, int] = {"warning": 1, "critical": 2}
 
@@ -29,7 +30,7 @@ class Signal:
     (clearing) threshold. Between the two the episode keeps its state.
     """
 
-    kind: str
+    kind: DriftKind
     subject: str
     method: str
     statistic: float

@@ -22,15 +22,15 @@ from services.registry.service_layer.errors import (
     NotFound,
 )
 from services.registry.service_layer.models import Task
-from shared.artifact_inspection import TrialInput, trial_rows
+from shared.artifact_inspection import Inspection, TrialInput, trial_rows
 from shared.contracts import ModelEvent
-from shared.model_files import ArtifactInfo, ModelFileError, check_compatible, sha256_hex
+from shared.model_files import ModelFileError, check_compatible, sha256_hex
 from shared.profile import build_profile
 from shared.roles import Role
 from shared.signature import infer_signature
 from shared.tabular import InvalidDataset, parse_csv
 
-ArtifactInspector = Callable[[bytes, TrialInput], ArtifactInfo]
+ArtifactInspector = Callable[[bytes, TrialInput], Inspection]
 """Reads an uploaded model file under the trust rules and predicts the trial rows with it."""
 
 _TASK_OF_ESTIMATOR = {"classifier": "classification", "regressor": "regression"}
@@ -90,9 +90,10 @@ def register_version(
         data = parse_csv(dataset)
         signature = infer_signature(data, target=metadata.target, task=_task(model))
         rows = trial_rows(data.rows(), data.row_count)
-        info = inspect_artifact(artifact, TrialInput(signature=signature, rows=rows))
+        inspection = inspect_artifact(artifact, TrialInput(signature=signature, rows=rows))
     except (ModelFileError, InvalidDataset) as error:
         raise InvalidInput(str(error)) from None
+    info = inspection.info
     problems = check_compatible(info, signature)
     if _TASK_OF_ESTIMATOR.get(info.estimator_type) != model.task:
         problems.append(
@@ -104,7 +105,9 @@ def register_version(
         )
     if metadata.parent_version is not None:
         _get_version_row(session, model, metadata.parent_version)
-    profile = build_profile(data, signature)
+    profile = build_profile(data, signature).model_copy(
+        update={"predictions": inspection.predictions}
+    )
 
     stored_artifact = store.put(artifact)
     dataset_row = stored_dataset(
