@@ -134,27 +134,32 @@ class LabelSketch:
         return cls(bits, _time(data.get("first_at")), _time(data.get("last_at")))
 
 
-def sketch_labels(examples: Iterable[LabelledExample]) -> dict[str, LabelSketch]:
-    """Per serving variant, the error bits of a batch's usable labels.
+StreamKey = tuple[str, int, str]
+"""(model, version, variant): one error stream, one detector state."""
+
+
+def sketch_labels(examples: Iterable[LabelledExample]) -> dict[StreamKey, LabelSketch]:
+    """Per (model, version, variant), the error bits of a batch's usable labels, in order.
 
     Only ground truth counts (strength "label", `correct` known, no conflicting feedback):
     weak guesses and disputed labels would make the error stream noisier than the model.
     A label republished within the batch (same `label_id`) counts once.
     """
     seen: set[str] = set()
-    bits: dict[str, list[str]] = {}
-    times: dict[str, list[datetime]] = {}
+    bits: dict[StreamKey, list[str]] = {}
+    times: dict[StreamKey, list[datetime]] = {}
     for example in examples:
         if example.strength != "label" or example.correct is None or example.conflicting:
             continue
         if example.label_id in seen:
             continue
         seen.add(example.label_id)
-        bits.setdefault(example.variant, []).append("0" if example.correct else "1")
-        times.setdefault(example.variant, []).append(example.labelled_at)
+        key = (example.model, example.version, example.variant)
+        bits.setdefault(key, []).append("0" if example.correct else "1")
+        times.setdefault(key, []).append(example.labelled_at)
     return {
-        variant: LabelSketch("".join(row), min(times[variant]), max(times[variant]))
-        for variant, row in bits.items()
+        key: LabelSketch("".join(row), min(times[key]), max(times[key]))
+        for key, row in bits.items()
     }
 
 

@@ -176,13 +176,16 @@ def sketch_calibration(
     )
 
 
-def sketch_predictions(predictions: Iterable[Prediction]) -> dict[str, ConfidenceSketch]:
-    """Per serving variant, the confidence sketch of a batch's classifier answers."""
-    found: dict[str, list[float]] = {}
+def sketch_predictions(
+    predictions: Iterable[Prediction],
+) -> dict[tuple[str, int, str], ConfidenceSketch]:
+    """Per (model, version, variant), the confidence sketch of a batch's classifier answers."""
+    found: dict[tuple[str, int, str], list[float]] = {}
     for prediction in predictions:
         if isinstance(prediction.output, ClassifierOutput):
-            found.setdefault(prediction.variant, []).append(confidence_of(prediction.output))
-    return {variant: sketch_confidences(values) for variant, values in found.items()}
+            key = (prediction.model, prediction.version, prediction.variant)
+            found.setdefault(key, []).append(confidence_of(prediction.output))
+    return {key: sketch_confidences(values) for key, values in found.items()}
 
 
 # -- the estimate ------------------------------------------------------------------------------

@@ -349,7 +349,10 @@ def test_only_undisputed_ground_truth_counts_and_repeats_count_once() -> None:
             labelled("d", correct=False, conflicting=True),
             labelled("e", correct=None),
             labelled("f", correct=False, variant="canary"),
+            labelled("g", correct=True, version=2),
         ]
     )
-    assert sketches["production"].bits == "10"
-    assert sketches["canary"].bits == "1"
+    assert sketches[("iris", 1, "production")].bits == "10"
+    assert sketches[("iris", 1, "canary")].bits == "1"
+    assert sketches[("iris", 2, "production")].bits == "0"
+    assert len(sketches) == 3

@@ -166,5 +166,7 @@ def test_predictions_are_sketched_per_variant_and_regressors_are_skipped() -> No
     sketches = sketch_predictions(
         [answer("production", {"a": 0.9, "b": 0.1}), answer("canary", {"a": 0.55}), regression]
     )
-    assert sketches["production"].total == 1 and sketches["production"].counts[18] == 1
-    assert sketches["canary"].counts[11] == 1
+    production = sketches[("iris", 1, "production")]
+    assert production.total == 1 and production.counts[18] == 1
+    assert sketches[("iris", 1, "canary")].counts[11] == 1
+    assert len(sketches) == 2
