@@ -26,6 +26,9 @@ from services.drift.domain.concept_cusum import (
 from services.drift.domain.episodes import Severity, Signal
 from shared.contracts.labels import LabelledExample
 
+EVIDENCE_Z = 1.959964
+"""Error-rate intervals in the evidence are 95% Wilson intervals."""
+
 
 @dataclass(frozen=True)
 class ConceptSettings:
@@ -389,7 +392,7 @@ class ConceptState:
         assert chosen is not None
         since, end = channel.last_zero + 1, self.labels - 1
         window_errors, window_labels = channel.run_errors, channel.run_labels
-        z = self.settings.baseline_z
+        z = EVIDENCE_Z
         severity: Severity = "critical" if channel.name.endswith("large") else "warning"
         return Signal(
             kind="concept",
