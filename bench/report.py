@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from bench.drift_concept_summary import drift_concept_tables
 from bench.drift_data import drift_data_table
 
 _STARTED = time.monotonic()
@@ -96,6 +97,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     if drift_data and "error" not in drift_data:
         out.extend(["", "Data drift, delays in events (detection rate, median, p90):", ""])
         out.extend(drift_data_table(drift_data))
+    concept = scenarios.get("drift-concept")
+    if concept and "error" not in concept:
+        out.append("")
+        out.extend(drift_concept_tables(concept))
     if summary.get("per_cpu_second"):
         out.append("")
         out.extend(_efficiency_section(summary["per_cpu_second"], scenarios.get("mlserver_peer")))
@@ -120,7 +125,7 @@ def _scenario_table(scenarios: dict[str, Any], summary: dict[str, Any]) -> list[
         if name == "feedback":
             rows.extend(_feedback_rows(result))
             continue
-        if name == "drift-data":
+        if name in ("drift-data", "drift-concept"):
             rows.append([name, "-", _n(result["seconds"], 1), "-", "-", "-", "-", "see below"])
             continue
         if name == "mlserver_peer":

@@ -33,6 +33,8 @@ import aiokafka
 import numpy
 import sklearn
 
+from bench.drift_concept import ConceptPlan, run_drift_concept
+from bench.drift_concept_summary import drift_concept_headline
 from bench.drift_data import DriftDataPlan, drift_data_headline, run_drift_data
 from bench.feedback import FeedbackPlan, feedback_headline, run_feedback
 from bench.latency import run_latency
@@ -57,8 +59,9 @@ SCENARIOS = (
     "mlserver_peer",
     "feedback",
     "drift-data",
+    "drift-concept",
 )
-STACKLESS = frozenset({"drift-data"})
+STACKLESS = frozenset({"drift-data", "drift-concept"})
 """Scenarios that measure pure code: they run before (and without) the broker stack."""
 
 
@@ -253,7 +256,14 @@ def _drift_data(plan: Plan) -> dict[str, Any]:
     return run_drift_data(DriftDataPlan.quick() if plan.quick else DriftDataPlan())
 
 
-STACKLESS_RUNNERS: dict[str, Callable[[Plan], dict[str, Any]]] = {"drift-data": _drift_data}
+def _drift_concept(plan: Plan) -> dict[str, Any]:
+    return run_drift_concept(ConceptPlan(seeds=10) if plan.quick else ConceptPlan())
+
+
+STACKLESS_RUNNERS: dict[str, Callable[[Plan], dict[str, Any]]] = {
+    "drift-data": _drift_data,
+    "drift-concept": _drift_concept,
+}
 
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "raw_loop": _raw_loop,
@@ -281,6 +291,8 @@ def _headline(name: str, result: dict[str, Any]) -> str:
         return feedback_headline(result)
     if name == "drift-data":
         return drift_data_headline(result)
+    if name == "drift-concept":
+        return drift_concept_headline(result)
     if name == "mlserver_peer":
         best = result["best"]
         return (

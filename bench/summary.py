@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from bench.drift_concept_summary import drift_concept_targets
 from bench.drift_data import drift_data_note, drift_data_targets
 
 E2E_TARGET_RATIO = 0.5
@@ -144,6 +145,10 @@ def summarise(scenarios: dict[str, Any]) -> dict[str, Any]:
     if _ok(drift_data):
         assert drift_data is not None
         targets.extend(drift_data_targets(drift_data))
+    concept = scenarios.get("drift-concept")
+    if _ok(concept):
+        assert concept is not None
+        targets.extend(drift_concept_targets(concept))
     return summary
 
 

@@ -8,7 +8,7 @@ uploader's number (which may be optimistic); the offline metric is only compared
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from statistics import NormalDist
@@ -25,6 +25,9 @@ from services.drift.domain.concept_cusum import (
 )
 from services.drift.domain.episodes import Severity, Signal
 from shared.contracts.labels import LabelledExample
+
+EVIDENCE_Z = 1.959964
+"""Error-rate intervals in the evidence are 95% Wilson intervals."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,41 @@ class ConceptSettings:
     large_increase: float = 4.0
     """Error-rate ratio the fast channel is tuned to (e.g. 1% -> 4%, or a broken model)."""
     false_alarms_per_label: float = 1e-5
+    """Target false alarms per label of one stream, both channels together."""
     accuracy_window: int = 500
     """Labels per tumbling window of live accuracy."""
     accuracy_margin: float = 0.02
     """How far under the offline accuracy live accuracy must be before it counts."""
     accuracy_false_alarms_per_window: float = 1e-3
+    offline_metric: str = "accuracy"
+    """The version's uploaded metric that live accuracy is compared with."""
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be {rule}"
+            for name, broken, rule in (
+                ("burn_in", self.burn_in < 1, "at least 1"),
+                ("baseline_cap", self.baseline_cap < self.burn_in, "at least burn_in"),
+                ("baseline_z", not 0 <= self.baseline_z < 10, "in [0, 10)"),
+                ("moderate_increase", not self.moderate_increase > 1, "over 1"),
+                ("large_increase", not self.large_increase > 1, "over 1"),
+                (
+                    "false_alarms_per_label",
+                    not 0 < self.false_alarms_per_label < 0.1,
+                    "in (0, 0.1)",
+                ),
+                ("accuracy_window", self.accuracy_window < 1, "at least 1"),
+                ("accuracy_margin", not 0 <= self.accuracy_margin < 1, "in [0, 1)"),
+                (
+                    "accuracy_false_alarms_per_window",
+                    not 0 < self.accuracy_false_alarms_per_window < 0.5,
+                    "in (0, 0.5)",
+                ),
+            )
+            if broken
+        ]
+        if problems:
+            raise ValueError("concept settings: " + "; ".join(problems))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,27 +137,32 @@ class LabelSketch:
         return cls(bits, _time(data.get("first_at")), _time(data.get("last_at")))
 
 
-def sketch_labels(examples: Iterable[LabelledExample]) -> dict[str, LabelSketch]:
-    """Per serving variant, the error bits of a batch's usable labels.
+StreamKey = tuple[str, int, str]
+"""(model, version, variant): one error stream, one detector state."""
+
+
+def sketch_labels(examples: Iterable[LabelledExample]) -> dict[StreamKey, LabelSketch]:
+    """Per (model, version, variant), the error bits of a batch's usable labels, in order.
 
     Only ground truth counts (strength "label", `correct` known, no conflicting feedback):
     weak guesses and disputed labels would make the error stream noisier than the model.
     A label republished within the batch (same `label_id`) counts once.
     """
     seen: set[str] = set()
-    bits: dict[str, list[str]] = {}
-    times: dict[str, list[datetime]] = {}
+    bits: dict[StreamKey, list[str]] = {}
+    times: dict[StreamKey, list[datetime]] = {}
     for example in examples:
         if example.strength != "label" or example.correct is None or example.conflicting:
             continue
         if example.label_id in seen:
             continue
         seen.add(example.label_id)
-        bits.setdefault(example.variant, []).append("0" if example.correct else "1")
-        times.setdefault(example.variant, []).append(example.labelled_at)
+        key = (example.model, example.version, example.variant)
+        bits.setdefault(key, []).append("0" if example.correct else "1")
+        times.setdefault(key, []).append(example.labelled_at)
     return {
-        variant: LabelSketch("".join(row), min(times[variant]), max(times[variant]))
-        for variant, row in bits.items()
+        key: LabelSketch("".join(row), min(times[key]), max(times[key]))
+        for key, row in bits.items()
     }
 
 
@@ -142,6 +180,7 @@ class CusumChannel:
     last_zero: int = -1
     """Label position where S was last 0: the change-point estimate once it fires."""
     last_zero_at: datetime | None = None
+    last_crossing: int = -1
     run_labels: int = 0
     run_errors: int = 0
     """Labels and errors since `last_zero`: the current error rate the evidence shows."""
@@ -162,6 +201,7 @@ class CusumChannel:
             statistic=int(data["statistic"]),
             last_zero=int(data["last_zero"]),
             last_zero_at=_time(data.get("last_zero_at")),
+            last_crossing=int(data["last_crossing"]),
             run_labels=int(data["run_labels"]),
             run_errors=int(data["run_errors"]),
             fired=bool(data["fired"]),
@@ -205,6 +245,13 @@ class ConceptState:
             ],
         )
 
+    @classmethod
+    def for_version(
+        cls, settings: ConceptSettings, subject: str, metrics: Mapping[str, float]
+    ) -> ConceptState:
+        """A fresh state for a registry version, from the metrics reported at upload."""
+        return cls.start(settings, subject, metrics.get(settings.offline_metric))
+
     # -- feeding -------------------------------------------------------------------------------
 
     def apply(self, sketch: LabelSketch) -> list[Signal]:
@@ -219,6 +266,7 @@ class ConceptState:
             return []
         signals = self._accuracy_windows(errors, sketch)
         crossed: dict[str, int | None] = {channel.name: None for channel in self.channels}
+        first = self.labels
         monitored = False
         while errors.size:
             if self.channels[0].design is None:
@@ -244,7 +292,7 @@ class ConceptState:
                 self._design_channels()
         if monitored:
             signals += [
-                self._cusum_signal(channel, crossed[channel.name], sketch)
+                self._cusum_signal(channel, crossed[channel.name], first, sketch)
                 for channel in self.channels
             ]
         return signals
@@ -326,17 +374,25 @@ class ConceptState:
         if not crossings.size:
             return None
         channel.fired = True
+        channel.last_crossing = offset + int(crossings[-1])
         return offset + int(crossings[0])
 
     def _cusum_signal(
-        self, channel: CusumChannel, crossed: int | None, sketch: LabelSketch
+        self, channel: CusumChannel, crossed: int | None, first: int, sketch: LabelSketch
     ) -> Signal:
-        """`crossed`: the label at which the statistic reached the threshold, if it did."""
+        """`crossed`: the label at which the statistic reached the threshold, if it did.
+
+        Quiet means the statistic fell back to zero in this batch after any crossing: the
+        evidence for a change is spent, so a false alarm's episode resolves and the next
+        alarm needs a whole in-control run length again; under a lasting change the
+        statistic stays at the threshold and the episode stays open.
+        """
+        restarted = channel.last_zero >= first and channel.last_zero > channel.last_crossing
         chosen = channel.design
         assert chosen is not None
         since, end = channel.last_zero + 1, self.labels - 1
         window_errors, window_labels = channel.run_errors, channel.run_labels
-        z = self.settings.baseline_z
+        z = EVIDENCE_Z
         severity: Severity = "critical" if channel.name.endswith("large") else "warning"
         return Signal(
             kind="concept",
@@ -345,7 +401,7 @@ class ConceptState:
             statistic=round(channel.statistic * chosen.nats_per_unit, 6),
             threshold=round(chosen.threshold * chosen.nats_per_unit, 6),
             firing=crossed is not None,
-            quiet=channel.statistic * 2 < chosen.threshold,
+            quiet=restarted,
             severity=severity,
             at=sketch.last_at,
             window_size=max(1, end - since + 1),

@@ -9,11 +9,15 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import solve_banded
+from scipy.sparse import csc_matrix
+from scipy.sparse.linalg import spsolve
 
 NOTHING = -(2**62)
 """Minus infinity for integer statistics (Python ints do not overflow)."""
 MAX_LATTICE_DENOMINATOR = 10
 """Finest correct-label step tried; the error step is then within 2% of the true ratio."""
+WIDE_BAND = 64
+"""Above this band width the run-length system is solved as a sparse matrix."""
 
 
 @dataclass(frozen=True)
@@ -102,38 +106,81 @@ def lattice_steps(in_control: float, out_of_control: float) -> tuple[int, int, f
     return error_step, correct_step, down / correct_step
 
 
-def in_control_run_length(error_step: int, correct_step: int, threshold: int, rate: float) -> float:
+def in_control_run_length(
+    error_step: int, correct_step: int, threshold: int, rate: float, *, sparse: bool | None = None
+) -> float:
     """Expected labels to a (false) alarm from S = 0 when errors arrive at `rate`.
 
-    States 0..threshold-1; L(s) = 1 + rate L(s + up) + (1 - rate) L(max(0, s - down)),
-    a banded linear system (upper band `error_step`, lower band `correct_step`).
+    States 0..threshold-1; L(s) = 1 + rate L(s + up) + (1 - rate) L(max(0, s - down)).
+    Three non-zeros a row: a banded solve while the band is narrow, a sparse one when a
+    tiny error rate makes the error step (the upper band) wide.
     """
-    size = threshold
-    up, down = error_step, correct_step
-    bands = np.zeros((up + down + 1, size))
-    bands[up, :] = 1.0
+    size, up, down = threshold, error_step, correct_step
     states = np.arange(size)
     rises = states + up
     inside = rises < size
-    bands[up + states[inside] - rises[inside], rises[inside]] -= rate
     falls = np.maximum(0, states - down)
+    if sparse if sparse is not None else up + down > WIDE_BAND:
+        matrix = csc_matrix(
+            (
+                np.concatenate(
+                    [np.ones(size), np.full(int(inside.sum()), -rate), np.full(size, rate - 1)]
+                ),
+                (
+                    np.concatenate([states, states[inside], states]),
+                    np.concatenate([states, rises[inside], falls]),
+                ),
+            ),
+            shape=(size, size),
+        )
+        return float(spsolve(matrix, np.ones(size))[0])
+    bands = np.zeros((up + down + 1, size))
+    bands[up, :] = 1.0
+    bands[up + states[inside] - rises[inside], rises[inside]] -= rate
     np.subtract.at(bands, (up + states - falls, falls), 1 - rate)
-    return float(solve_banded((down, up), bands, np.ones(size))[0])
+    return float(solve_banded((down, up), bands, np.ones(size), check_finite=False)[0])
 
 
 @lru_cache(maxsize=4096)
 def design(in_control: float, out_of_control: float, run_length: float) -> LatticeDesign:
     """The lattice CUSUM whose in-control run length first reaches `run_length`."""
+    if not 0.0 < in_control < out_of_control < 1.0 or not run_length > 1.0:
+        raise ValueError(
+            f"a Bernoulli CUSUM needs 0 < in-control rate ({in_control}) < out-of-control "
+            f"rate ({out_of_control}) < 1 and a run length over 1 ({run_length})"
+        )
     error_step, correct_step, unit = lattice_steps(in_control, out_of_control)
-    low, high = 1, max(2, error_step)
-    while in_control_run_length(error_step, correct_step, high, in_control) < run_length:
-        low, high = high, high * 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        if in_control_run_length(error_step, correct_step, middle, in_control) < run_length:
-            low = middle
-        else:
-            high = middle
+
+    def log_length(threshold: int) -> float:
+        found = in_control_run_length(error_step, correct_step, threshold, in_control)
+        return math.log(found)
+
+    # Wald: a CUSUM with threshold h nats has an in-control run length of at least e^h,
+    # so `ceiling` suffices. Log run length grows almost linearly with the threshold:
+    # secant steps get close, then unit steps find the smallest threshold that suffices.
+    goal = math.log(run_length)
+    ceiling = max(2, math.ceil(goal / unit))
+    previous, previous_value = ceiling, log_length(ceiling)
+    current = max(1, round(ceiling * 0.6))
+    current_value = log_length(current)
+    for _ in range(8):
+        if current_value == previous_value:
+            break
+        slope = (current_value - previous_value) / (current - previous)
+        step = min(ceiling, max(1, round(current + (goal - current_value) / slope)))
+        if step == current:
+            break
+        previous, previous_value = current, current_value
+        current, current_value = step, log_length(step)
+    while current_value < goal and current < ceiling:
+        current += 1
+        current_value = log_length(current)
+    while current > 1:
+        lower = log_length(current - 1)
+        if lower < goal:
+            break
+        current, current_value = current - 1, lower
+    high, high_value = current, current_value
     return LatticeDesign(
         in_control=in_control,
         out_of_control=out_of_control,
@@ -141,7 +188,7 @@ def design(in_control: float, out_of_control: float, run_length: float) -> Latti
         correct_step=correct_step,
         nats_per_unit=unit,
         threshold=high,
-        run_length=in_control_run_length(error_step, correct_step, high, in_control),
+        run_length=math.exp(high_value),
     )
 
 

@@ -38,6 +38,25 @@ class PerformanceSettings:
     """Pseudo-labels at the bin's raw confidence: a bin with few labels keeps the model's
     own confidence, one with many follows its observed accuracy (histogram binning)."""
 
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be {rule}"
+            for name, broken, rule in (
+                ("reference_predictions", self.reference_predictions < 1, "at least 1"),
+                ("window", self.window < 1, "at least 1"),
+                ("margin", not 0 <= self.margin < 1, "in [0, 1)"),
+                (
+                    "false_alarms_per_window",
+                    not 0 < self.false_alarms_per_window < 0.5,
+                    "in (0, 0.5)",
+                ),
+                ("prior_strength", not self.prior_strength > 0, "over 0"),
+            )
+            if broken
+        ]
+        if problems:
+            raise ValueError("performance settings: " + "; ".join(problems))
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -157,13 +176,16 @@ def sketch_calibration(
     )
 
 
-def sketch_predictions(predictions: Iterable[Prediction]) -> dict[str, ConfidenceSketch]:
-    """Per serving variant, the confidence sketch of a batch's classifier answers."""
-    found: dict[str, list[float]] = {}
+def sketch_predictions(
+    predictions: Iterable[Prediction],
+) -> dict[tuple[str, int, str], ConfidenceSketch]:
+    """Per (model, version, variant), the confidence sketch of a batch's classifier answers."""
+    found: dict[tuple[str, int, str], list[float]] = {}
     for prediction in predictions:
         if isinstance(prediction.output, ClassifierOutput):
-            found.setdefault(prediction.variant, []).append(confidence_of(prediction.output))
-    return {variant: sketch_confidences(values) for variant, values in found.items()}
+            key = (prediction.model, prediction.version, prediction.variant)
+            found.setdefault(key, []).append(confidence_of(prediction.output))
+    return {key: sketch_confidences(values) for key, values in found.items()}
 
 
 # -- the estimate ------------------------------------------------------------------------------

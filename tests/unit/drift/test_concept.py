@@ -114,6 +114,33 @@ def test_the_markov_chain_run_length_matches_a_simulation() -> None:
     assert abs(simulated - chosen.run_length) < 4 * standard_error
 
 
+@pytest.mark.parametrize(
+    ("in_control", "out_of_control", "run_length"),
+    [(0.12, 0.18, 2e5), (0.001, 0.004, 2e5), (0.3, 0.9, 50.0), (0.05, 0.2, 1e4)],
+)
+def test_the_threshold_is_the_smallest_that_reaches_the_run_length(
+    in_control: float, out_of_control: float, run_length: float
+) -> None:
+    chosen = design(in_control, out_of_control, run_length)
+    steps = (chosen.error_step, chosen.correct_step)
+    assert in_control_run_length(*steps, chosen.threshold, in_control) >= run_length
+    assert in_control_run_length(*steps, chosen.threshold - 1, in_control) < run_length
+
+
+@pytest.mark.parametrize("steps", [(461, 1, 1776), (17, 3, 313)])
+def test_the_banded_and_the_sparse_solve_agree(steps: tuple[int, int, int]) -> None:
+    rate = 0.001 if steps[0] > 100 else 0.12
+    banded = in_control_run_length(*steps, rate, sparse=False)
+    assert in_control_run_length(*steps, rate, sparse=True) == pytest.approx(banded, rel=1e-9)
+
+
+def test_a_design_needs_rates_in_order() -> None:
+    with pytest.raises(ValueError, match="in-control rate"):
+        design(0.0, 0.1, 100.0)
+    with pytest.raises(ValueError, match="in-control rate"):
+        design(0.2, 0.1, 100.0)
+
+
 def test_a_higher_threshold_means_a_longer_in_control_run() -> None:
     lengths = [in_control_run_length(5, 1, threshold, 0.12) for threshold in (20, 40, 80)]
     assert lengths[0] < lengths[1] < lengths[2]
@@ -236,6 +263,13 @@ def test_live_accuracy_close_to_the_offline_metric_does_not_fire() -> None:
     assert len(accuracy) == 10 and not any(s.firing for s in accuracy)
 
 
+def test_a_version_state_compares_with_its_uploaded_accuracy() -> None:
+    settings = ConceptSettings()
+    with_metric = ConceptState.for_version(settings, "production", {"accuracy": 0.91, "f1": 0.8})
+    assert with_metric.offline_accuracy == 0.91
+    assert ConceptState.for_version(settings, "production", {"f1": 0.8}).offline_accuracy is None
+
+
 @pytest.mark.parametrize("offline", [float("nan"), 1.7, -0.2, float("inf")])
 def test_an_unusable_offline_metric_disables_the_comparison_only(offline: float) -> None:
     state = ConceptState.start(ConceptSettings(), "production", offline_accuracy=offline)
@@ -245,6 +279,24 @@ def test_an_unusable_offline_metric_disables_the_comparison_only(offline: float)
 
 
 # -- hostile input and sketches --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"burn_in": 0}, "burn_in must be at least 1"),
+        ({"false_alarms_per_label": 0.0}, "false_alarms_per_label"),
+        ({"moderate_increase": 1.0}, "moderate_increase must be over 1"),
+        ({"baseline_cap": 10, "burn_in": 100}, "baseline_cap"),
+    ],
+)
+def test_unusable_settings_are_refused_with_the_reason(
+    changes: dict[str, float], named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        ConceptSettings(**changes)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=named):
+        ConceptSettings.from_json(ConceptSettings().to_json() | changes)
 
 
 def test_an_empty_sketch_changes_nothing() -> None:
@@ -297,7 +349,10 @@ def test_only_undisputed_ground_truth_counts_and_repeats_count_once() -> None:
             labelled("d", correct=False, conflicting=True),
             labelled("e", correct=None),
             labelled("f", correct=False, variant="canary"),
+            labelled("g", correct=True, version=2),
         ]
     )
-    assert sketches["production"].bits == "10"
-    assert sketches["canary"].bits == "1"
+    assert sketches[("iris", 1, "production")].bits == "10"
+    assert sketches[("iris", 1, "canary")].bits == "1"
+    assert sketches[("iris", 2, "production")].bits == "0"
+    assert len(sketches) == 3

@@ -131,6 +131,13 @@ def test_mismatched_or_malformed_sketches_are_refused() -> None:
         ConfidenceSketch.from_json({"counts": [1, 2], "sums": [0.5, 1.0]})
 
 
+def test_unusable_settings_are_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="window must be at least 1"):
+        PerformanceSettings(window=0)
+    with pytest.raises(ValueError, match="prior_strength"):
+        PerformanceSettings(prior_strength=0.0)
+
+
 def test_predictions_are_sketched_per_variant_and_regressors_are_skipped() -> None:
     def answer(variant: str, probabilities: dict[str, float]) -> Prediction:
         return Prediction.model_validate(
@@ -159,5 +166,7 @@ def test_predictions_are_sketched_per_variant_and_regressors_are_skipped() -> No
     sketches = sketch_predictions(
         [answer("production", {"a": 0.9, "b": 0.1}), answer("canary", {"a": 0.55}), regression]
     )
-    assert sketches["production"].total == 1 and sketches["production"].counts[18] == 1
-    assert sketches["canary"].counts[11] == 1
+    production = sketches[("iris", 1, "production")]
+    assert production.total == 1 and production.counts[18] == 1
+    assert sketches[("iris", 1, "canary")].counts[11] == 1
+    assert len(sketches) == 2
