@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,10 @@ from shared.signature import label_text
 
 PREDICTED = "predicted"
 """The one column of the prediction-drift reference."""
+LIVE = "live"
+"""Performance measured from labels, against the version's offline metric."""
+ESTIMATED = "estimated"
+"""Performance estimated from confidence, before labels arrive."""
 TOP_FEATURES = 5
 KEPT_COMPILED = 256
 
@@ -183,13 +187,13 @@ class VersionMonitor:
             variant = sketch.variant or "production"
             state = self.concept.get(variant)
             if state is None:
-                state = ConceptState.start(
-                    self._settings.concept, variant, self._reference.offline_accuracy
+                state = ConceptState.for_version(
+                    self._settings.concept, variant, self._reference.offline_metrics
                 )
                 self.concept[variant] = state
             labels = LabelSketch.from_json(body["labels"])
             timed = LabelSketch(labels.bits, sketch.first_at, sketch.last_at)
-            return state.apply(timed)
+            return [_performance_subject(signal, LIVE) for signal in state.apply(timed)]
         return []
 
     def _prediction_signals(self, sketch: DriftSketch) -> list[Signal]:
@@ -210,7 +214,8 @@ class VersionMonitor:
                 state = PerformanceState.start(self._settings.performance, variant)
                 self.performance[variant] = state
             confidence = ConfidenceSketch.from_json(body["confidence"])
-            signals += state.apply(confidence, sketch.first_at, sketch.last_at)
+            estimated = state.apply(confidence, sketch.first_at, sketch.last_at)
+            signals += [_performance_subject(signal, ESTIMATED) for signal in estimated]
         return signals
 
     def _data_signals(
@@ -274,6 +279,15 @@ class VersionMonitors:
                 for variant, value in state.get("performance", {}).items()
             },
         )
+
+
+def _performance_subject(signal: Signal, source: str) -> Signal:
+    """Measured and estimated performance are separate episodes of a variant ("production:
+    live", "production:estimated"): a wrong uploaded metric that keeps one open must not
+    mute the other."""
+    if signal.kind != "performance":
+        return signal
+    return replace(signal, subject=f"{signal.subject}:{source}")
 
 
 def _feature_signal(

@@ -16,8 +16,3 @@ class VersionReference:
     profile: ReferenceProfile
     offline_metrics: dict[str, float]
     """As the uploader reported them: compared with, never trusted to set a baseline."""
-
-    @property
-    def offline_accuracy(self) -> float | None:
-        value = self.offline_metrics.get("accuracy")
-        return value if value is not None and 0.0 <= value <= 1.0 else None

@@ -136,7 +136,9 @@ class Judge:
         evaluated: Sequence[Signal],
     ) -> DriftAlert:
         signal = change.signal
-        variant = signal.subject if signal.kind in ("concept", "performance") else None
+        variant = (
+            signal.subject.split(":")[0] if signal.kind in ("concept", "performance") else None
+        )
         feature = signal.subject if signal.kind == "data" else None
         return DriftAlert(
             alert_id=change.alert_id(scope),
