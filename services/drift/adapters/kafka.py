@@ -117,6 +117,7 @@ class JudgeProcess:
         self._generation = generation
         self.alerts_published = 0
         self.sketches_applied = 0
+        self.sketches_refused = 0
         self._pending_alerts = 0
 
     async def __call__(self, records: list[Any]) -> list[OutgoingRecord]:
@@ -135,7 +136,17 @@ class JudgeProcess:
             if reference is None:
                 continue
             stored = self._table.get(record.partition, (sketch.model, sketch.version))
-            outcome = self._judge.apply(record.partition, sketch, reference, stored)
+            try:
+                outcome = self._judge.apply(record.partition, sketch, reference, stored)
+            except (ValueError, KeyError, TypeError, IndexError) as error:
+                # A sketch that decodes but does not fit its version (forged, or from a
+                # sketcher of another release): skipped, never retried, never fatal.
+                self.sketches_refused += 1
+                log.error(
+                    "a sketch that does not fit its version was skipped",
+                    extra={"sketch_id": sketch.sketch_id[:200], "error": repr(error)[:500]},
+                )
+                continue
             self.sketches_applied += outcome.applied
             alerts.extend(outcome.alerts)
         self._judge.finish(self._table)

@@ -35,6 +35,11 @@ def render_metrics(service: DriftService) -> str:
     if judging is not None:
         counters += [
             ("sketches_applied_total", "Sketches the judge applied.", judging.sketches_applied),
+            (
+                "sketches_refused_total",
+                "Sketches that did not fit their version, skipped.",
+                judging.sketches_refused,
+            ),
             ("alerts_total", "Alert records published.", judging.alerts_published),
         ]
     for name, help_text, value in counters:

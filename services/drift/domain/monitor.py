@@ -345,9 +345,14 @@ def _top_features(rows: Sequence[Mapping[str, Any]], state: DataDriftState) -> l
 
 
 def _number(value: FeatureValue) -> float:
+    """A feature's value as a float; NaN (missing) for anything that is not a number,
+    including integers past a float's range (JSON allows them)."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return math.nan
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
 
 
 def _confidence(output: ClassifierFields) -> float:
