@@ -8,6 +8,7 @@ replayed sketch cannot count twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,8 @@ from typing import Any, Protocol
 from services.drift.domain.episodes import Episode, EpisodeChange, EpisodeRules, Signal, advance
 from services.drift.domain.history import History
 from shared.contracts import DriftAlert, DriftSketch, DriftWindow, FeatureDrift
+
+log = logging.getLogger(__name__)
 
 
 class Monitor(Protocol):
@@ -100,6 +103,15 @@ class Judge:
     def _watch(self, reference: Any, stored: Mapping[str, Any] | None) -> VersionWatch:
         if stored is None:
             return VersionWatch(monitor=self._factory.new(reference))
+        try:
+            return self._restored(reference, stored)
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            # A state this release cannot read (forged, or from an incompatible release):
+            # measuring again from scratch beats skipping the version's sketches forever.
+            log.error("a stored drift state could not be restored; starting afresh: %r", error)
+            return VersionWatch(monitor=self._factory.new(reference))
+
+    def _restored(self, reference: Any, stored: Mapping[str, Any]) -> VersionWatch:
         return VersionWatch(
             monitor=self._factory.restore(reference, stored["monitor"]),
             episodes={
