@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Engine
 
@@ -21,15 +21,11 @@ from services.feedback.adapters.store import FeedbackStore
 from services.feedback.domain.judging import Task, refusal
 from services.feedback.service_layer.batch import PolicySource
 from services.feedback.service_layer.quality import LiveQualityMeter, as_message
-from shared.clients.authentication import (
-    Caller,
-    RegistryAuthenticator,
-    RegistryUnavailable,
-    UnknownKey,
-)
+from shared.clients.authentication import Caller, RegistryAuthenticator
 from shared.contracts import Feedback, LiveQuality
 from shared.contracts.base import Label
 from shared.http_api import ServiceError, install_error_handlers
+from shared.http_auth import CallerDep, NotFound, require
 from shared.kafka.publisher import Publisher
 from shared.roles import Role
 from shared.store_thread import RunInThread
@@ -45,21 +41,6 @@ reach PostgreSQL, which refuses it)."""
 ModelQuery = Annotated[str | None, Query(max_length=128, pattern=MODEL_PATTERN)]
 
 
-class Unauthorized(ServiceError):
-    status_code = 401
-    code = "unauthorized"
-
-
-class Forbidden(ServiceError):
-    status_code = 403
-    code = "forbidden"
-
-
-class NotFound(ServiceError):
-    status_code = 404
-    code = "not_found"
-
-
 class Conflict(ServiceError):
     status_code = 409
     code = "conflict"
@@ -68,11 +49,6 @@ class Conflict(ServiceError):
 class InvalidLabel(ServiceError):
     status_code = 422
     code = "invalid_label"
-
-
-class Unavailable(ServiceError):
-    status_code = 503
-    code = "unavailable"
 
 
 @dataclass
@@ -102,41 +78,6 @@ def _context(request: Request) -> ApiContext:
 
 
 ContextDep = Annotated[ApiContext, Depends(_context)]
-
-
-def _api_key(
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-) -> str:
-    key = x_api_key
-    if key is None and authorization is not None:
-        scheme, _, credentials = authorization.partition(" ")
-        key = credentials.strip() if scheme.lower() == "bearer" else None
-    if not key:
-        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    return key
-
-
-ApiKeyDep = Annotated[str, Depends(_api_key)]
-
-
-async def _caller(context: ContextDep, key: ApiKeyDep) -> Caller:
-    try:
-        return await context.authenticator.authenticate(key)
-    except UnknownKey as unknown:
-        raise Unauthorized(str(unknown)) from None
-    except RegistryUnavailable as down:
-        raise Unavailable(str(down)) from None
-
-
-CallerDep = Annotated[Caller, Depends(_caller)]
-
-
-def require(caller: Caller, role: Role, doing: str) -> None:
-    if not caller.has_role(role):
-        raise Forbidden(
-            f"{doing} needs the {role.value} role; key {caller.name!r} is {caller.role}"
-        )
 
 
 class ReviewItemView(BaseModel):
@@ -321,6 +262,7 @@ def install_api(app: FastAPI, context: ApiContext) -> None:
     from services.feedback.entrypoints.export_routes import router as export_router
 
     app.state.feedback_api = context
+    app.state.authenticator = context.authenticator
     install_error_handlers(app, service="feedback")
     app.include_router(router)
     app.include_router(export_router)

@@ -18,16 +18,10 @@ from pydantic import BaseModel, Field
 
 from services.feedback.adapters.snapshot_store import labelled_examples
 from services.feedback.domain.snapshot import to_csv
-from services.feedback.entrypoints.api import (
-    ApiKeyDep,
-    CallerDep,
-    ContextDep,
-    NotFound,
-    Unavailable,
-    require,
-)
+from services.feedback.entrypoints.api import ContextDep
 from shared.clients.registry import RegistryCallFailed, RegistryClient
 from shared.http_api import ServiceError
+from shared.http_auth import ApiKeyDep, CallerDep, NotFound, Unavailable, require
 from shared.roles import Role
 
 DAY_SECONDS = 24 * 3600.0
