@@ -33,6 +33,7 @@ from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.kafka.publisher import Publisher
 from shared.runtime.consumer import GroupConsumer
 from shared.runtime.health import HealthServer, create_health_app
+from shared.runtime.loops import Loops
 from shared.store_thread import StoreThread
 from shared.telemetry import configure_tracing
 from shared.topics import PREDICTIONS
@@ -79,7 +80,7 @@ class DeliveryService:
         self._publisher: Publisher | None = None
         self.consumer: GroupConsumer | None = None
         self.dispatcher: DeliveryDispatcher | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.loops = Loops()
         self._health: HealthServer | None = None
         self._stopped = False
         self.health_port: int | None = None
@@ -150,10 +151,8 @@ class DeliveryService:
         )
         self.dispatcher, self.consumer = dispatcher, consumer
         await consumer.start()
-        self._tasks = [
-            asyncio.create_task(consumer.run_until_stopped(), name="delivery-consumer"),
-            asyncio.create_task(dispatcher.run(), name="delivery-dispatcher"),
-        ]
+        self.loops.run(consumer.run_until_stopped(), name="delivery-consumer")
+        self.loops.run(dispatcher.run(), name="delivery-dispatcher")
         if settings.delivery_health_port is not None:
             health = HealthServer(
                 create_health_app(self, service="delivery"),
@@ -169,8 +168,7 @@ class DeliveryService:
 
     def liveness(self) -> tuple[bool, dict[str, Any]]:
         """Both loops run; a dead loop means the process should be restarted."""
-        alive = bool(self._tasks) and not any(task.done() for task in self._tasks)
-        return alive, {"status": "ok" if alive else "failed"}
+        return self.loops.liveness()
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """The job store answers and the consumer has joined Kafka."""
@@ -202,9 +200,7 @@ class DeliveryService:
 
     async def wait(self) -> None:
         """Return when a loop ends (it only ends by failing); re-raise its error."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
+        await self.loops.wait()
 
     async def stop(self) -> None:
         """Stop consuming, finish attempts under way (up to the request timeout), close.
@@ -214,19 +210,13 @@ class DeliveryService:
         if self._stopped:
             return
         self._stopped = True
-        consumer_task = next((t for t in self._tasks if t.get_name() == "delivery-consumer"), None)
         if self.consumer is not None:
             self.consumer.request_stop()
-        if consumer_task is not None:
-            await asyncio.wait({consumer_task}, timeout=CONSUMER_STOP_GRACE_SECONDS)
+        await self.loops.finish(["delivery-consumer"], grace_seconds=CONSUMER_STOP_GRACE_SECONDS)
         if self.dispatcher is not None:
             await self.dispatcher.stop(grace_seconds=self.settings.request_timeout_seconds)
         await self.outcomes.aclose()
-        for task in self._tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self.loops.cancel()
         if self._health is not None:
             await self._health.stop()
         if self.consumer is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +23,7 @@ from services.drift.settings import DriftSettings
 from shared.clients.authentication import RegistryAuthenticator
 from shared.runtime.consumer import ConsumerConfig, GroupConsumer
 from shared.runtime.health import HealthServer, create_health_app
+from shared.runtime.loops import Loops
 from shared.telemetry import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class DriftService:
         )
         self._registry_http: httpx.AsyncClient | None = None
         self._auth_http: httpx.AsyncClient | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.loops = Loops()
         self._health: HealthServer | None = None
         self._stopped = False
         self.health_port: int | None = None
@@ -140,11 +140,9 @@ class DriftService:
         self.judge_consumer = judge_consumer
         await self.sketch_consumer.start()
         await judge_consumer.start()
-        self._tasks = [
-            asyncio.create_task(self.sketch_consumer.run_until_stopped(), name="drift-sketch"),
-            asyncio.create_task(judge_consumer.run_until_stopped(), name="drift-judge"),
-            asyncio.create_task(self.view.follow(), name="drift-view"),
-        ]
+        self.loops.run(self.sketch_consumer.run_until_stopped(), name="drift-sketch")
+        self.loops.run(judge_consumer.run_until_stopped(), name="drift-judge")
+        self.loops.run(self.view.follow(), name="drift-view")
         if settings.drift_health_port is not None:
             await self._serve_http()
         log.info("drift started", extra={"topics": list(self.topics.streams)})
@@ -184,8 +182,7 @@ class DriftService:
         self._health, self.health_port = health, health.port
 
     def liveness(self) -> tuple[bool, dict[str, Any]]:
-        alive = bool(self._tasks) and not any(task.done() for task in self._tasks)
-        return alive, {"status": "ok" if alive else "failed"}
+        return self.loops.liveness()
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         consumers = (self.sketch_consumer, self.judge_consumer)
@@ -200,9 +197,7 @@ class DriftService:
 
     async def wait(self) -> None:
         """Return when a loop ends (it only ends by failing); re-raise its error."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
+        await self.loops.wait()
 
     async def stop(self) -> None:
         """Finish the batches at hand, stop the loops, close the clients. Safe to call twice."""
@@ -212,14 +207,8 @@ class DriftService:
         for consumer in (self.sketch_consumer, self.judge_consumer):
             if consumer is not None:
                 consumer.request_stop()
-        loops = [t for t in self._tasks if t.get_name() in ("drift-sketch", "drift-judge")]
-        if loops:
-            await asyncio.wait(loops, timeout=10.0)
-        for task in self._tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self.loops.finish(["drift-sketch", "drift-judge"], grace_seconds=10.0)
+        await self.loops.cancel()
         if self._health is not None:
             await self._health.stop()
         for consumer in (self.sketch_consumer, self.judge_consumer):

@@ -37,6 +37,7 @@ from shared.contracts import Feedback
 from shared.kafka.publisher import Publisher
 from shared.runtime.consumer import ConsumerConfig, GroupConsumer
 from shared.runtime.health import HealthServer, create_health_app
+from shared.runtime.loops import Loops
 from shared.store_thread import StoreThread
 from shared.telemetry import configure_tracing
 from shared.topics import DEAD_LETTERS, LIVE_QUALITY
@@ -64,7 +65,7 @@ class FeedbackService:
         self._registry_http: httpx.Client | None = None
         self._publisher: Publisher | None = None
         self.consumer: GroupConsumer | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.loops = Loops()
         self._health: HealthServer | None = None
         self._stopped = False
         self.health_port: int | None = None
@@ -126,11 +127,9 @@ class FeedbackService:
         )
         self.consumer = consumer
         await consumer.start()
-        self._tasks = [
-            asyncio.create_task(consumer.run_until_stopped(), name="feedback-join"),
-            asyncio.create_task(self._sweep_forever(sweeper), name="feedback-sweeper"),
-        ]
-        self._tasks.append(asyncio.create_task(self._publish_quality(), name="feedback-quality"))
+        self.loops.run(consumer.run_until_stopped(), name="feedback-join")
+        self.loops.run(self._sweep_forever(sweeper), name="feedback-sweeper")
+        self.loops.run(self._publish_quality(), name="feedback-quality")
         if settings.feedback_health_port is not None:
             app = create_health_app(self, service="feedback")
             if self._registry_http is not None:
@@ -207,8 +206,7 @@ class FeedbackService:
                 log.exception("a sweep failed; trying again in %g s", interval)
 
     def liveness(self) -> tuple[bool, dict[str, Any]]:
-        alive = bool(self._tasks) and not any(task.done() for task in self._tasks)
-        return alive, {"status": "ok" if alive else "failed"}
+        return self.loops.liveness()
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         def ping() -> None:
@@ -231,9 +229,7 @@ class FeedbackService:
 
     async def wait(self) -> None:
         """Return when a loop ends (it only ends by failing); re-raise its error."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
+        await self.loops.wait()
 
     async def stop(self) -> None:
         """Finish the batch at hand, stop the loops, close the clients. Safe to call twice."""
@@ -242,14 +238,8 @@ class FeedbackService:
         self._stopped = True
         if self.consumer is not None:
             self.consumer.request_stop()
-        join = next((t for t in self._tasks if t.get_name() == "feedback-join"), None)
-        if join is not None:
-            await asyncio.wait({join}, timeout=10.0)
-        for task in self._tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self.loops.finish(["feedback-join"], grace_seconds=10.0)
+        await self.loops.cancel()
         if self._health is not None:
             await self._health.stop()
         if self.consumer is not None:
