@@ -11,7 +11,7 @@ sweeper dead-letters it once its wait runs out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from services.feedback.adapters.feedback_rows import (
     stored_claim,
     stored_feedback,
 )
-from services.feedback.adapters.store import FeedbackStore, StoredFeedback, loads
+from services.feedback.adapters.store import FeedbackStore, StoredFeedback
 from services.feedback.domain.judging import (
     Answer,
     Task,
@@ -56,7 +56,8 @@ class Refusal:
 @dataclass
 class JoinResult:
     labels: list[dict[str, Any]] = field(default_factory=list)
-    """The `labels` records' fields (`LabelledExample`), times as epoch seconds."""
+    """The `labels` records' fields (`LabelledExample`), times as epoch seconds and the
+    inputs as their stored JSON text (written into the record as they are)."""
     refused: list[Refusal] = field(default_factory=list)
     joined: int = 0
     """Feedback joined for the first time (a replay joins nothing again)."""
@@ -138,7 +139,6 @@ class Joiner:
                 served=answer,
                 task=tasks.get((answer.model, answer.version), Task(classes=None)),
                 policy=self._policies.policy_for(answer.model),
-                inputs=loads(inputs[request_id]),
                 inputs_text=inputs[request_id],
             )
             joined.settle(stored.get(request_id, []), replayed=replayed)
@@ -186,7 +186,6 @@ class _RequestJoin:
     served: Answer
     task: Task
     policy: FeedbackPolicy
-    inputs: Mapping[str, Any]
     inputs_text: str
     settled: list[dict[str, Any]] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
@@ -277,7 +276,7 @@ class _RequestJoin:
             "model": answer.model,
             "version": answer.version,
             "variant": answer.variant,
-            "inputs": self.inputs,
+            "inputs": self.inputs_text,
             "predicted": answer.predicted,
             "label": judged.label,
             "refuted": judged.refuted,
