@@ -126,6 +126,7 @@ class Joiner:
         settled: list[dict[str, Any]] = []
         labels: list[dict[str, Any]] = []
         new_rows: list[dict[str, Any]] = []
+        policies = _PoliciesOfBatch(self._policies)
         for request_id in sorted(request_ids):
             answer = served[request_id]
             arrived = fresh.of(request_id)
@@ -138,7 +139,7 @@ class Joiner:
                 answers=answers[request_id],
                 served=answer,
                 task=tasks.get((answer.model, answer.version), Task(classes=None)),
-                policy=self._policies.policy_for(answer.model),
+                policy=policies.policy_for(answer.model),
                 inputs_text=inputs[request_id],
             )
             joined.settle(stored.get(request_id, []), replayed=replayed)
@@ -159,6 +160,21 @@ class Joiner:
         store.settle_feedback(connection, settled)
         store.put_labels(connection, labels)
         return result
+
+
+class _PoliciesOfBatch:
+    """Each model's policy looked up once per batch (a lock and a clock read each, with
+    the registry's cache), not once per request."""
+
+    def __init__(self, source: PolicySource) -> None:
+        self._source = source
+        self._found: dict[str, FeedbackPolicy] = {}
+
+    def policy_for(self, model: str) -> FeedbackPolicy:
+        policy = self._found.get(model)
+        if policy is None:
+            policy = self._found[model] = self._source.policy_for(model)
+        return policy
 
 
 @dataclass
