@@ -1,8 +1,9 @@
 """The feedback store's statements: SQLAlchemy Core, a few statements per batch.
 
-The join ingests every request and prediction (tens of thousands a second), so rows are
-written with one multi-row statement per table and read back with IN lists, never one
-ORM object per record. Writes are idempotent (insert-or-ignore by key, upsert of the
+The join ingests every request and prediction (tens of thousands a second), so a batch's
+rows are written per table with one driver executemany (SQLite) or one statement over the
+batch as a JSON document (PostgreSQL), and read back by a JSON list of request ids, never
+one ORM object per record. Writes are idempotent (insert-or-ignore by key, upsert of the
 standing label), so a batch replayed after a crash changes nothing.
 """
 
