@@ -168,6 +168,8 @@ class InputSignature(_Frozen):
 
 def label_text(value: object) -> str:
     """Canonical text of a class label, so CSV labels and an estimator's classes_ compare."""
+    if type(value) is str:  # already text: most calls, from labels the store keeps as text
+        return value
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bool):

@@ -53,9 +53,18 @@ def feedback_row(feedback: Feedback, received_at: float) -> dict[str, Any]:
         "given_at": epoch(feedback.created_at),
         "received_at": received_at,
         "state": "pending",
+        **_UNSETTLED,
     }
 
 
+_UNSETTLED: dict[str, Any] = {
+    "model": None,
+    "version": None,
+    "variant": None,
+    "reason": None,
+    **NO_CLAIM,
+}
+"""The columns that say what feedback turned out to say, before it is settled."""
 _AUTHORITIES = {name: Authority(level) for level, name in AUTHORITY_NAMES.items()}
 
 

@@ -3,14 +3,14 @@
 The join ingests every request and prediction, so it reads only the fields it keeps
 (a tolerant reader: the contract's other fields, such as callbacks, are not its
 concern, and their validation was most of the decoding cost). Labels are written with
-orjson straight from the stored row, with the constant headers built once.
+orjson straight from the stored row (times included), with the constant headers built
+once.
 """
 
 from __future__ import annotations
 
 import itertools
 import secrets
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -64,7 +64,9 @@ class LabelEncoder:
     """`labels` records from the join's label rows: the `LabelledExample` contract's JSON.
 
     `ce_id` is a per-process random prefix plus a counter: unique without a UUID each.
-    A batch's labels share one trace context: they come from one transaction.
+    A batch's labels share one trace context: they come from one transaction. Times are
+    datetimes, which orjson writes as the contracts do (RFC 3339 with `Z`, microseconds
+    when there are any) in a fraction of `isoformat`'s time.
     """
 
     def __init__(self, *, topic: str, source: str) -> None:
@@ -89,9 +91,6 @@ class LabelEncoder:
             ("ce_subject", key),
             (TRACEPARENT, traceparent),
         ]
-        return OutgoingRecord(self.topic, key, orjson.dumps(document), headers)
-
-
-def timestamp(seconds: float) -> str:
-    """An RFC 3339 UTC timestamp of epoch seconds, as the contracts write them."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+        return OutgoingRecord(
+            self.topic, key, orjson.dumps(document, option=orjson.OPT_UTC_Z), headers
+        )

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
+import orjson
 from aiokafka import ConsumerRecord
 
 from services.feedback.adapters.join_records import (
@@ -23,10 +24,9 @@ from services.feedback.adapters.join_records import (
     PredictionFields,
     RegressorFields,
     RequestFields,
-    timestamp,
 )
 from services.feedback.adapters.store import dumps
-from services.feedback.domain.judging import epoch
+from services.feedback.domain.judging import epoch, moment
 from services.feedback.domain.review import margin
 from services.feedback.service_layer.batch import Batch
 from services.feedback.service_layer.join import Joiner, JoinResult
@@ -203,15 +203,16 @@ def result_records(
 ) -> list[OutgoingRecord]:
     """What a batch publishes: its labels, and dead letters for what it refused."""
     now = time.time()
-    published_at, header_time = timestamp(now), utc_now().isoformat().encode()
+    published_at, header_time = moment(now), utc_now().isoformat().encode()
     traceparent = current_trace_headers()[TRACEPARENT].encode()
     outgoing = [
         labels.encode(
             document
             | {
-                "predicted_at": timestamp(document["predicted_at"]),
-                "labelled_at": timestamp(document["labelled_at"]),
+                "predicted_at": moment(document["predicted_at"]),
+                "labelled_at": moment(document["labelled_at"]),
                 "published_at": published_at,
+                "inputs": orjson.Fragment(document["inputs"]),
             },
             time=header_time,
             traceparent=traceparent,

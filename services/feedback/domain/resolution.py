@@ -82,6 +82,10 @@ def resolve(claims: Iterable[LabelClaim]) -> Resolution | None:
     unique = {claim.feedback_id: claim for claim in claims}
     if not unique:
         return None
+    if len(unique) == 1:  # most predictions get one piece of feedback
+        (only,) = unique.values()
+        alone = (only,) if only.contradicts(only) else ()
+        return Resolution(label=only.label, decided_by=only, disagreeing=alone)
     # feedback_id breaks ties, so equal timestamps still give one answer in any order.
     winner = max(
         unique.values(),
@@ -110,4 +114,4 @@ def same_label(first: LabelValue, second: LabelValue) -> bool:
 
 
 def _is_number(value: LabelValue) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

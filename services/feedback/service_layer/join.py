@@ -11,7 +11,7 @@ sweeper dead-letters it once its wait runs out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from services.feedback.adapters.feedback_rows import (
     stored_claim,
     stored_feedback,
 )
-from services.feedback.adapters.store import FeedbackStore, StoredFeedback, loads
+from services.feedback.adapters.store import FeedbackStore, StoredFeedback
 from services.feedback.domain.judging import (
     Answer,
     Task,
@@ -56,7 +56,8 @@ class Refusal:
 @dataclass
 class JoinResult:
     labels: list[dict[str, Any]] = field(default_factory=list)
-    """The `labels` records' fields (`LabelledExample`), times as epoch seconds."""
+    """The `labels` records' fields (`LabelledExample`), times as epoch seconds and the
+    inputs as their stored JSON text (written into the record as they are)."""
     refused: list[Refusal] = field(default_factory=list)
     joined: int = 0
     """Feedback joined for the first time (a replay joins nothing again)."""
@@ -125,6 +126,7 @@ class Joiner:
         settled: list[dict[str, Any]] = []
         labels: list[dict[str, Any]] = []
         new_rows: list[dict[str, Any]] = []
+        policies = _PoliciesOfBatch(self._policies)
         for request_id in sorted(request_ids):
             answer = served[request_id]
             arrived = fresh.of(request_id)
@@ -137,8 +139,7 @@ class Joiner:
                 answers=answers[request_id],
                 served=answer,
                 task=tasks.get((answer.model, answer.version), Task(classes=None)),
-                policy=self._policies.policy_for(answer.model),
-                inputs=loads(inputs[request_id]),
+                policy=policies.policy_for(answer.model),
                 inputs_text=inputs[request_id],
             )
             joined.settle(stored.get(request_id, []), replayed=replayed)
@@ -159,6 +160,21 @@ class Joiner:
         store.settle_feedback(connection, settled)
         store.put_labels(connection, labels)
         return result
+
+
+class _PoliciesOfBatch:
+    """Each model's policy looked up once per batch (a lock and a clock read each, with
+    the registry's cache), not once per request."""
+
+    def __init__(self, source: PolicySource) -> None:
+        self._source = source
+        self._found: dict[str, FeedbackPolicy] = {}
+
+    def policy_for(self, model: str) -> FeedbackPolicy:
+        policy = self._found.get(model)
+        if policy is None:
+            policy = self._found[model] = self._source.policy_for(model)
+        return policy
 
 
 @dataclass
@@ -186,7 +202,6 @@ class _RequestJoin:
     served: Answer
     task: Task
     policy: FeedbackPolicy
-    inputs: Mapping[str, Any]
     inputs_text: str
     settled: list[dict[str, Any]] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
@@ -277,7 +292,7 @@ class _RequestJoin:
             "model": answer.model,
             "version": answer.version,
             "variant": answer.variant,
-            "inputs": self.inputs,
+            "inputs": self.inputs_text,
             "predicted": answer.predicted,
             "label": judged.label,
             "refuted": judged.refuted,

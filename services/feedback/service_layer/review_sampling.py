@@ -16,6 +16,7 @@ from services.feedback.adapters.store import FeedbackStore
 from services.feedback.domain.judging import SERVED_VARIANTS, served_answer
 from services.feedback.domain.review import SHADOW_DISAGREEMENT, sampled
 from services.feedback.service_layer.batch import Batch, PolicySource
+from shared.feedback_policy import ReviewRules
 
 
 class ReviewSampler:
@@ -31,10 +32,13 @@ class ReviewSampler:
     def _sampled(self, batch: Batch) -> list[dict[str, Any]]:
         """Served predictions the model's rules sample at random or for low confidence."""
         items = []
+        rules_of: dict[str, ReviewRules] = {}  # looked up once per model and batch
         for row in batch.predictions:
             if row["variant"] not in SERVED_VARIANTS or row["predicted"] is None:
                 continue
-            rules = self._policies.policy_for(row["model"]).review
+            rules = rules_of.get(row["model"])
+            if rules is None:
+                rules = rules_of[row["model"]] = self._policies.policy_for(row["model"]).review
             reasons = sampled(row["request_id"], batch.margins.get(row["request_id"]), rules)
             if reasons:
                 items.append(review_item(row, reasons, batch.received_at))
