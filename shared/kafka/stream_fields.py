@@ -28,7 +28,7 @@ class RequestFields(_Fields):
 
     request_id: RequestId
     model: ModelName
-    version: StoredVersion | None = None
+    version: VersionNumber | None = None
     inputs: dict[str, FeatureValue] = Field(min_length=1)
     created_at: AwareDatetime
 

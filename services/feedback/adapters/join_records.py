@@ -1,63 +1,18 @@
-"""What the join reads of each record, and how it writes labels, at the stream's rate.
-
-The join ingests every request and prediction, so it reads only the fields it keeps
-(a tolerant reader: the contract's other fields, such as callbacks, are not its
-concern, and their validation was most of the decoding cost). Labels are written with
-orjson straight from the stored row (times included), with the constant headers built
-once.
-"""
+"""How the join writes labels at the stream's rate: with orjson straight from the stored
+row (times included), with the constant headers built once. What it reads of requests
+and predictions is `shared.kafka.stream_fields`."""
 
 from __future__ import annotations
 
 import itertools
 import secrets
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.contracts.base import FeatureValue, Label, ModelName, RequestId, VersionNumber
-from shared.contracts.predictions import PredictionStatus, Variant
 from shared.kafka.codec import OutgoingRecord
 from shared.kafka.headers import CONTENT_TYPE, SPEC_VERSION, TRACEPARENT, Headers
 from shared.topics import LABELS
-
-StoredVersion = Annotated[VersionNumber, Field(le=2**31 - 1)]
-"""A version the store's integer columns hold (PostgreSQL's are 32-bit)."""
-
-
-class _Fields(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class RequestFields(_Fields):
-    """What the join keeps of a `requests` record."""
-
-    request_id: RequestId
-    model: ModelName
-    inputs: dict[str, FeatureValue] = Field(min_length=1)
-    created_at: AwareDatetime
-
-
-class ClassifierFields(_Fields):
-    label: Label
-    probabilities: dict[str, float]
-
-
-class RegressorFields(_Fields):
-    value: float
-
-
-class PredictionFields(_Fields):
-    """What the join keeps of a `predictions` record."""
-
-    request_id: RequestId
-    model: ModelName
-    version: StoredVersion
-    variant: Variant
-    status: PredictionStatus
-    output: ClassifierFields | RegressorFields | None = None
-    created_at: AwareDatetime
 
 
 class LabelEncoder:

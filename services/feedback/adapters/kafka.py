@@ -18,13 +18,7 @@ from typing import Any, TypeAlias
 import orjson
 from aiokafka import ConsumerRecord
 
-from services.feedback.adapters.join_records import (
-    ClassifierFields,
-    LabelEncoder,
-    PredictionFields,
-    RegressorFields,
-    RequestFields,
-)
+from services.feedback.adapters.join_records import LabelEncoder
 from services.feedback.adapters.store import dumps
 from services.feedback.domain.judging import epoch, moment
 from services.feedback.domain.review import margin
@@ -43,6 +37,12 @@ from shared.kafka.codec import (
     warn_unreadable,
 )
 from shared.kafka.headers import TRACEPARENT, current_trace_headers
+from shared.kafka.stream_fields import (
+    ClassifierFields,
+    PredictionFields,
+    RegressorFields,
+    RequestFields,
+)
 from shared.signature import label_text
 from shared.topics import DEAD_LETTERS, FEEDBACK, LABELS, PREDICTIONS, REQUESTS
 
