@@ -95,7 +95,7 @@ def run_drift_data(plan: DriftDataPlan) -> dict[str, Any]:
                 cases[case.name][key].append(value)
     return {
         "plan": asdict(plan),
-        "design": _design(),
+        "design": _design(plan.reference_rows),
         "shift": {name: _summarise_case(raw, plan.horizon) for name, raw in cases.items()},
         "stationary": _stationary(plan),
         "river_agrawal_stationary": _river_stationary(plan),
@@ -363,20 +363,24 @@ def _river_stationary(plan: DriftDataPlan) -> dict[str, Any]:
 # -- figures ------------------------------------------------------------------------------
 
 
-def _design() -> dict[str, Any]:
+def _design(reference_rows: int) -> dict[str, Any]:
+    """The detectors' constants for a reference of the bench's size (k grows by two
+    standard errors of the reference: see services/drift/domain/reference.py)."""
+    values = np.random.default_rng(0).standard_normal(reference_rows).tolist()
     state_settings = DataDriftState(
         ReferenceProfile(
-            rows=3,
-            features={"x": numeric_profile([0.0, 1.0, 2.0])},
+            rows=reference_rows,
+            features={"x": numeric_profile(values)},
             target=categorical_profile(["y"]),
         )
     ).reference
     numeric = state_settings.numeric
+    channels = ("mean_up", "mean_down", "spread_up")
     return {
         "settings": state_settings.settings.model_dump(),
-        "thresholds": dict(
-            zip(("mean_up", "mean_down", "spread_up"), numeric.thresholds[0].tolist(), strict=True)
-        ),
+        "reference_rows": reference_rows,
+        "thresholds": dict(zip(channels, numeric.thresholds[0].tolist(), strict=True)),
+        "reference_values": dict(zip(channels, numeric.reference_values[0].tolist(), strict=True)),
         "oracle_threshold_at_1e-6": threshold_for_arl(0.25, 1e6),
     }
 
@@ -514,6 +518,7 @@ def drift_data_note(result: dict[str, Any]) -> str:
     design = result["design"]
     settings = design["settings"]
     thresholds = design["thresholds"]
+    k = design.get("reference_values", {}).get("mean_up", settings["mean_shift"] / 2)
     return (
         "drift-data (bench/drift_data.py, no services): per seed a 10,000-row reference "
         f"profiled by shared.profile, {FEATURES} N(0, 1) features and one categorical, "
@@ -523,14 +528,15 @@ def drift_data_note(result: dict[str, Any]) -> str:
         "(half the promise), split mean up/down/spread/windowed "
         f"{settings['mean_up_share']}/{settings['mean_down_share']}/{settings['spread_share']}/"
         f"{settings['windowed_share']}; thresholds h = {thresholds['mean_up']:.1f} (mean, "
-        f"k = {settings['mean_shift'] / 2}) and {thresholds['spread_up']:.1f} (spread); the "
+        f"k = {k:.3f}: half the 0.5 sd design shift plus two standard errors of the "
+        f"reference) and {thresholds['spread_up']:.1f} (spread); the "
         f"oracle's h = {design['oracle_threshold_at_1e-6']:.1f}. Delays are events from the "
         "onset to the detecting event inclusive; a windowed test detects at the end of its "
         "batch. The 0.25 and 1.0 sd oracles know their own shift, ours is tuned for 0.5. "
         "'Our false alerts' in a shift case are episodes opened on any feature before the "
         "onset, or on another feature after it. Where the 0.5 sd gap to the oracle comes "
         "from: by Siegmund's approximation our mean channel needs "
-        f"{siegmund_arl(0.5, 0.25, thresholds['mean_up']):.0f} events from 0 and the oracle "
+        f"{siegmund_arl(0.5, k, thresholds['mean_up']):.0f} events from 0 and the oracle "
         f"{siegmund_arl(0.5, 0.25, design['oracle_threshold_at_1e-6']):.0f}: the price of "
         "watching both sides and the spread, at half the promised false-alarm rate; the "
         "normal scores cost nothing measurable beyond it."
