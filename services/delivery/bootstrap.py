@@ -33,7 +33,7 @@ from shared.jobstore.webhook_secrets import WebhookSecretStore
 from shared.kafka.publisher import Publisher
 from shared.runtime.consumer import GroupConsumer
 from shared.runtime.health import HealthServer, create_health_app
-from shared.runtime.loops import Loops
+from shared.runtime.loops import Loops, start_all_or_nothing
 from shared.store_thread import StoreThread
 from shared.telemetry import configure_tracing
 from shared.topics import PREDICTIONS
@@ -88,13 +88,9 @@ class DeliveryService:
 
     async def start(self) -> None:
         """Migrate the store, connect to Kafka, start the loops; all or nothing."""
-        if self._stopped:
-            raise RuntimeError("a stopped delivery service cannot be started again")
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
+        await start_all_or_nothing(
+            "delivery", stopped=self._stopped, start=self._start, stop=self.stop
+        )
 
     async def _start(self) -> None:
         settings = self.settings

@@ -23,7 +23,7 @@ from services.drift.settings import DriftSettings
 from shared.clients.authentication import RegistryAuthenticator
 from shared.runtime.consumer import ConsumerConfig, GroupConsumer
 from shared.runtime.health import HealthServer, create_health_app
-from shared.runtime.loops import Loops
+from shared.runtime.loops import Loops, start_all_or_nothing
 from shared.telemetry import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,9 @@ class DriftService:
         self.health_port: int | None = None
 
     async def start(self) -> None:
-        if self._stopped:
-            raise RuntimeError("a stopped drift service cannot be started again")
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
+        await start_all_or_nothing(
+            "drift", stopped=self._stopped, start=self._start, stop=self.stop
+        )
 
     async def _start(self) -> None:
         settings = self.settings

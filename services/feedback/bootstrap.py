@@ -37,7 +37,7 @@ from shared.contracts import Feedback
 from shared.kafka.publisher import Publisher
 from shared.runtime.consumer import ConsumerConfig, GroupConsumer
 from shared.runtime.health import HealthServer, create_health_app
-from shared.runtime.loops import Loops
+from shared.runtime.loops import Loops, start_all_or_nothing
 from shared.store_thread import StoreThread
 from shared.telemetry import configure_tracing
 from shared.topics import DEAD_LETTERS, LIVE_QUALITY
@@ -83,13 +83,9 @@ class FeedbackService:
         return RegistryPolicies(self._registry_http, ttl_seconds=settings.policy_cache_seconds)
 
     async def start(self) -> None:
-        if self._stopped:
-            raise RuntimeError("a stopped feedback service cannot be started again")
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
+        await start_all_or_nothing(
+            "feedback", stopped=self._stopped, start=self._start, stop=self.stop
+        )
 
     async def _start(self) -> None:
         settings = self.settings

@@ -8,7 +8,7 @@ SIGTERM let the consuming loops finish their batch before the rest is cancelled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 
@@ -44,3 +44,20 @@ class Loops:
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+
+
+async def start_all_or_nothing(
+    name: str,
+    *,
+    stopped: bool,
+    start: Callable[[], Awaitable[None]],
+    stop: Callable[[], Awaitable[None]],
+) -> None:
+    """Start a service once; if starting fails part-way, stop what did start."""
+    if stopped:
+        raise RuntimeError(f"a stopped {name} service cannot be started again")
+    try:
+        await start()
+    except BaseException:
+        await stop()
+        raise
