@@ -115,10 +115,9 @@ def decode_as(
 def _check_event_type(
     spec: TopicSpec[Any], headers: Iterable[tuple[str, bytes | None]] | None
 ) -> None:
-    headers = list(headers or ())
-    expected = spec.event_type.encode()
-    if any(name == "ce_type" and raw == expected for name, raw in headers):
-        return  # exactly ours: the common case needs no further parsing
+    headers = headers if isinstance(headers, tuple | list) else list(headers or ())
+    if ("ce_type", spec.event_type.encode()) in headers:
+        return  # exactly ours: the common case, one comparison per header in C
     metadata = parse_headers(headers)
     if metadata.event_type is not None and metadata.event_type != spec.event_type:
         same_family = _major_event_type(metadata.event_type) == _major_event_type(spec.event_type)
