@@ -52,6 +52,7 @@ from shared.topics import (
 )
 
 POLL_SECONDS = 0.05
+DRAIN_LABEL = "drain"
 READY_TIMEOUT_SECONDS = 120.0
 DRAIN_TIMEOUT_SECONDS = 1800.0
 METRIC = "modelbus_drift_"
@@ -249,6 +250,31 @@ def judged(ends: Mapping[TopicPartition, int], committed: Mapping[TopicPartition
     return all(end == 0 or committed.get(tp, 0) >= end - 1 for tp, end in ends.items())
 
 
+LOOPS = {
+    "sketcher": "SketchProcess.__call__",
+    "judge": "JudgeProcess.__call__",
+    "fetching": "AIOKafkaConsumer.getmany",
+}
+"""Frames whose samples say which part of the process was at work (py-spy's names)."""
+
+
+def loop_shares(folded: str) -> dict[str, float]:
+    """Each part's share of the process's samples (folded stacks, `frame;frame;... count`):
+    the sketcher's and the judge's batches, and fetching records for either."""
+    samples = dict.fromkeys(LOOPS, 0)
+    total = 0
+    for line in folded.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        for name, frame in LOOPS.items():
+            if frame in stack:
+                samples[name] += count
+    return {name: round(count / total, 3) if total else 0.0 for name, count in samples.items()}
+
+
 def per_feature_event(drained: dict[str, Any], features: int) -> dict[str, Any]:
     """The drift process's CPU per request (with whatever else it reads for it), per
     stream record and per feature-event (one input value of one request)."""
@@ -314,6 +340,10 @@ def _run_configuration(
     try:
         drained = asyncio.run(_drain(run))
         memory = process_memory(service.pid)
+        if stack.profile_dir is not None:
+            folded = stack.profile_dir / f"{run.prefix}{DRAIN_LABEL}-drift.folded"
+            if folded.exists():
+                drained["profiled_shares"] = loop_shares(folded.read_text())
     finally:
         exit_codes = stack.stop([service])
     drained |= per_feature_event(drained, features) | against_worker(drained, worker)
@@ -335,4 +365,4 @@ def _run_configuration(
 
 async def _drain(run: DriftRun) -> dict[str, Any]:
     async with Offsets(run.stack.bootstrap) as offsets:
-        return await run.drain(offsets, label="drain")
+        return await run.drain(offsets, label=DRAIN_LABEL)

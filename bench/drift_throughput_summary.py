@@ -50,7 +50,7 @@ def drift_throughput_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 f" vs {worker['per_second']:,.0f} requests/s); "
                 f"{drain['drift_cpu_us_per_request']:.0f} µs drift CPU per request, "
                 f"{drain['drift_cpu_us_per_feature_event']:.2f} µs per feature-event"
-                f"{_cpu_ratio(drain, worker)}"
+                f"{_cpu_ratio(drain, worker)}{_shares(drain)}"
                 f"{'' if drain['every_record_measured'] else '; NOT every record was measured'}",
                 "met": drain["ratio_to_worker"] >= TARGET_RATIO and drain["every_record_measured"],
             }
@@ -66,6 +66,15 @@ def _cpu_ratio(drain: dict[str, Any], worker: dict[str, Any]) -> str:
         f"; vs the worker's {worker['cpu_us_per_prediction']:.0f} µs per request: "
         f"{ratio:.2f}x on a core each"
     )
+
+
+def _shares(drain: dict[str, Any]) -> str:
+    """'; py-spy: sketcher 61%, judge 4%, fetching 17% of samples' (profiled runs only)."""
+    shares = drain.get("profiled_shares")
+    if not shares:
+        return ""
+    parts = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
+    return f"; py-spy: {parts} of the process's samples"
 
 
 def drift_throughput_rows(result: dict[str, Any]) -> list[list[str]]:

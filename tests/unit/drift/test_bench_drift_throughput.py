@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
-from bench.drift_throughput import against_worker, judged, per_feature_event
+from bench.drift_throughput import against_worker, judged, loop_shares, per_feature_event
 from bench.drift_throughput_summary import (
     drift_throughput_headline,
     drift_throughput_rows,
@@ -111,3 +111,21 @@ def test_the_judge_is_done_when_only_commit_markers_are_left() -> None:
     assert judged(ends, {sketches: 10})  # offset 10 is the last transaction's marker
     assert not judged(ends, {sketches: 9})
     assert not judged(ends, {})
+
+
+def test_the_judges_share_is_read_from_the_profile_and_shown_with_the_target() -> None:
+    folded = "\n".join(
+        [
+            "run (x.py:1);GroupConsumer._attempt (c.py:2);SketchProcess.__call__ (k.py:75) 60",
+            "run (x.py:1);GroupConsumer._attempt (c.py:2);JudgeProcess.__call__ (k.py:120) 5",
+            "run (x.py:1);AIOKafkaConsumer.getmany (a.py:9) 20",
+            "run (x.py:1);EpollSelector.select (s.py:4) 15",
+        ]
+    )
+    figures = result(requests=configuration(requests_per_second=12_000.0, drift_cpu=6.0))
+    figures["configurations"]["requests"]["drain"]["profiled_shares"] = loop_shares(folded)
+
+    (target,) = drift_throughput_targets(figures)
+
+    assert loop_shares(folded) == {"sketcher": 0.6, "judge": 0.05, "fetching": 0.2}
+    assert "py-spy: sketcher 60%, judge 5%, fetching 20%" in target["measured"]
