@@ -11,6 +11,7 @@ import orjson
 
 from bench.drift_concept_summary import drift_concept_tables
 from bench.drift_data import drift_data_table
+from bench.drift_throughput_summary import drift_throughput_rows, drift_throughput_table
 
 _STARTED = time.monotonic()
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -93,6 +94,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     if latency and "error" not in latency:
         out.append("")
         out.extend(_latency_section(latency))
+    drift = scenarios.get("drift")
+    if drift and "error" not in drift:
+        out.extend(["", "Drift process against one inference worker (20 features):", ""])
+        out.extend(drift_throughput_table(drift))
     drift_data = scenarios.get("drift-data")
     if drift_data and "error" not in drift_data:
         out.extend(["", "Data drift, delays in events (detection rate, median, p90):", ""])
@@ -124,6 +129,9 @@ def _scenario_table(scenarios: dict[str, Any], summary: dict[str, Any]) -> list[
             continue
         if name == "feedback":
             rows.extend(_feedback_rows(result))
+            continue
+        if name == "drift":
+            rows.extend(drift_throughput_rows(result))
             continue
         if name in ("drift-data", "drift-concept"):
             rows.append([name, "-", _n(result["seconds"], 1), "-", "-", "-", "-", "see below"])

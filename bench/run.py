@@ -36,6 +36,8 @@ import sklearn
 from bench.drift_concept import ConceptPlan, run_drift_concept
 from bench.drift_concept_summary import drift_concept_headline
 from bench.drift_data import DriftDataPlan, drift_data_headline, run_drift_data
+from bench.drift_throughput import DriftThroughputPlan, run_drift_throughput
+from bench.drift_throughput_summary import drift_throughput_headline
 from bench.feedback import FeedbackPlan, feedback_headline, run_feedback
 from bench.latency import run_latency
 from bench.load import wrk_path
@@ -58,6 +60,7 @@ SCENARIOS = (
     "scaling",
     "mlserver_peer",
     "feedback",
+    "drift",
     "drift-data",
     "drift-concept",
 )
@@ -85,6 +88,7 @@ class Plan:
     feedback_pairs: int = 200_000
     feedback_records: int = 100_000
     feedback_retained: int = 1_000_000
+    drift_requests: int = 200_000
 
     @classmethod
     def from_args(cls, quick: bool, only: str | None) -> Plan:
@@ -109,6 +113,7 @@ class Plan:
                 feedback_pairs=5_000,
                 feedback_records=2_500,
                 feedback_retained=20_000,
+                drift_requests=20_000,
             )
         return cls(quick=False, scenarios=chosen, messages=50_000)
 
@@ -252,6 +257,11 @@ def _feedback(context: Context) -> dict[str, Any]:
     )
 
 
+def _drift(context: Context) -> dict[str, Any]:
+    plan = DriftThroughputPlan(requests=context.plan.drift_requests)
+    return run_drift_throughput(context.stack, plan, context.records)
+
+
 def _drift_data(plan: Plan) -> dict[str, Any]:
     return run_drift_data(DriftDataPlan.quick() if plan.quick else DriftDataPlan())
 
@@ -273,6 +283,7 @@ RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "scaling": _scaling,
     "mlserver_peer": _mlserver_peer,
     "feedback": _feedback,
+    "drift": _drift,
 }
 
 
@@ -289,6 +300,8 @@ def _headline(name: str, result: dict[str, Any]) -> str:
         return ", ".join(f"{r['workers']}: {r['per_second']:,.0f}/s" for r in result["runs"])
     if name == "feedback":
         return feedback_headline(result)
+    if name == "drift":
+        return drift_throughput_headline(result)
     if name == "drift-data":
         return drift_data_headline(result)
     if name == "drift-concept":
@@ -311,7 +324,7 @@ def _headline(name: str, result: dict[str, Any]) -> str:
 def scenario_failed(result: dict[str, Any]) -> bool:
     """The scenario failed, or one of its parts did (a store of the feedback scenario):
     such a run does not replace latest.*."""
-    parts = result.get("backends", {}).values()
+    parts = [*result.get("backends", {}).values(), *result.get("configurations", {}).values()]
     return "error" in result or any("error" in part for part in parts)
 
 

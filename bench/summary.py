@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.drift_concept_summary import drift_concept_targets
 from bench.drift_data import drift_data_note, drift_data_targets
+from bench.drift_throughput_summary import drift_throughput_note, drift_throughput_targets
 
 E2E_TARGET_RATIO = 0.5
 LATENCY_P99_TARGET_MS = 50.0
@@ -141,6 +142,10 @@ def summarise(scenarios: dict[str, Any]) -> dict[str, Any]:
     if _ok(feedback):
         assert feedback is not None
         targets.extend(_feedback_targets(feedback))
+    drift = scenarios.get("drift")
+    if _ok(drift):
+        assert drift is not None
+        targets.extend(drift_throughput_targets(drift))
     drift_data = scenarios.get("drift-data")
     if _ok(drift_data):
         assert drift_data is not None
@@ -270,6 +275,7 @@ PROCESS_NAMES = {
     "bench_process": "bench",
     "delivery": "delivery",
     "feedback": "feedback",
+    "drift": "drift",
 }
 
 
@@ -378,6 +384,10 @@ def notes_for(results: dict[str, Any]) -> list[str]:
     if _ok(feedback):
         assert feedback is not None
         notes.extend(_feedback_notes(feedback, cores))
+    drift = scenarios.get("drift")
+    if _ok(drift):
+        assert drift is not None
+        notes.append(drift_throughput_note(drift))
     drift_data = scenarios.get("drift-data")
     if _ok(drift_data):
         assert drift_data is not None

@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -118,9 +120,7 @@ class VersionSketching:
         self, reference: VersionReference, inputs: Sequence[Mapping[str, FeatureValue]]
     ) -> dict[str, Any]:
         compiled = self._compiled.inputs(reference)
-        numeric = np.empty((len(inputs), len(compiled.numeric.names)), dtype=np.float64)
-        for column, name in enumerate(compiled.numeric.names):
-            numeric[:, column] = [_number(row.get(name)) for row in inputs]
+        numeric = numeric_matrix(inputs, compiled.numeric.names)
         categorical = [[row.get(name) for row in inputs] for name in compiled.categorical.names]
         return {"data": sketch_batch(compiled, numeric, categorical).to_json()}
 
@@ -342,6 +342,39 @@ def _top_features(rows: Sequence[Mapping[str, Any]], state: DataDriftState) -> l
         for row in ranked[:TOP_FEATURES]
         if "level_ratio" in row
     ]
+
+
+def numeric_matrix(
+    inputs: Sequence[Mapping[str, FeatureValue]], names: Sequence[str]
+) -> np.ndarray:
+    """Rows x `names` as floats; a value that is not a number (absent, None, text, a
+    boolean) is NaN. The common batch, every value an int or a float, is read in C."""
+    if not names or not inputs:
+        return numeric_matrix_by_value(inputs, names)
+    pick = itemgetter(*names)
+    try:
+        rows = [pick(row) for row in inputs]
+    except KeyError:
+        return numeric_matrix_by_value(inputs, names)
+    if len(names) == 1:
+        rows = [(value,) for value in rows]
+    if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
+        return numeric_matrix_by_value(inputs, names)
+    values = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=len(rows) * len(names))
+    return values.reshape(len(rows), len(names))
+
+
+_NUMBER_TYPES = frozenset({float, int})
+
+
+def numeric_matrix_by_value(
+    inputs: Sequence[Mapping[str, FeatureValue]], names: Sequence[str]
+) -> np.ndarray:
+    """The reference reading of `numeric_matrix`, one value at a time."""
+    numeric = np.empty((len(inputs), len(names)), dtype=np.float64)
+    for column, name in enumerate(names):
+        numeric[:, column] = [_number(row.get(name)) for row in inputs]
+    return numeric
 
 
 def _number(value: FeatureValue) -> float:
