@@ -14,7 +14,9 @@ the state's changelog topic with a plain aiokafka consumer, with what was produc
 
 It also measures each counter's throughput on pre-produced events without kills.
 
-    MODELBUS_CACHE_DIR=/work/main/.cache .venv/bin/python -m devtools.faust_trap --rounds 3
+    .venv/bin/python -m devtools.faust_trap --rounds 3   # MODELBUS_CACHE_DIR as for the tests
+
+services/drift/README.md ("Why the judge's state is not a faust table") has the results.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ async def run_runtime_counter(
         on_published=table.commit,
     )
     await member.start()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, member.request_stop)
     try:
         await member.run_until_stopped()
     finally:
