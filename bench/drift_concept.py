@@ -263,7 +263,7 @@ def _concept_case(case: Case, plan: ConceptPlan, settings: ConceptSettings) -> d
 
 
 def _bernoulli_case(plan: ConceptPlan, settings: ConceptSettings) -> dict[str, Any]:
-    """The issue's numbers exactly: error bits at 0.12, then 0.21."""
+    """The target's numbers exactly: error bits at 0.12, then 0.21."""
     streams = []
     for seed in range(plan.seeds):
         rng = np.random.default_rng(seed)

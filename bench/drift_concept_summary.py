@@ -1,5 +1,5 @@
 """The drift-concept scenario's verdicts and tables, read from its JSON (bench/results):
-the issue's targets for the service's detector, and every detector side by side."""
+the targets for the service's detector, and every detector side by side."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def drift_concept_headline(result: dict[str, Any]) -> str:
 
 
 def drift_concept_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, met or not, for the service's default detector."""
+    """The targets, met or not, for the service's default detector."""
     targets = []
     for case in result["cases"]:
         name, row = _service_row(case)

@@ -440,7 +440,7 @@ def drift_data_headline(result: dict[str, Any]) -> str:
 
 
 def drift_data_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets for data drift, measured."""
+    """The targets for data drift, measured."""
     case = result["shift"][HEADLINE_CASE]
     ours, oracle = case["ours"], case["oracle"]
     stationary = result["stationary"]

@@ -1,5 +1,5 @@
 """The feedback scenario's records and arithmetic: what it publishes reads back through the
-real contracts, and its verdicts hold each store to the issue's targets."""
+real contracts, and its verdicts hold each store to the targets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The wire contracts accept what the issue promises and refuse what it rules out."""
+"""The wire contracts accept what they promise and refuse what they rule out."""
 
 from __future__ import annotations
 
