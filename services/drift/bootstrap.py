@@ -14,8 +14,9 @@ from services.drift.adapters.metrics import render_metrics
 from services.drift.adapters.references import RegistryReferences, RegistryUnavailable
 from services.drift.adapters.state_view import StateView
 from services.drift.domain.episodes import EpisodeRules
-from services.drift.domain.monitor import MonitorSettings, VersionMonitors, VersionSketching
+from services.drift.domain.monitor import VersionMonitors
 from services.drift.domain.settings import DataDriftSettings
+from services.drift.domain.sketching import MonitorSettings, VersionSketching
 from services.drift.entrypoints.api import install_api
 from services.drift.service_layer.judge import Judge
 from services.drift.service_layer.sketcher import Sketcher

@@ -11,7 +11,8 @@ import pytest
 
 from devtools.sample_models import gaussian_classifier
 from services.drift.domain.episodes import EpisodeRules
-from services.drift.domain.monitor import MonitorSettings, VersionMonitors, VersionSketching
+from services.drift.domain.monitor import VersionMonitors
+from services.drift.domain.sketching import MonitorSettings, VersionSketching
 from services.drift.domain.version_reference import VersionReference
 from services.drift.service_layer.judge import Judge
 from shared.contracts import DriftSketch, SketchSource

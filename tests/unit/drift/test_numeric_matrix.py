@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.drift.domain.monitor import numeric_matrix, numeric_matrix_by_value
+from services.drift.domain.sketching import numeric_matrix, numeric_matrix_by_value
 
 NAMES = ["a", "b", "c"]
 
