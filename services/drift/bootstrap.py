@@ -98,6 +98,7 @@ class DriftService:
             ),
             self.sketch_process,
             retryable=TRANSIENT,
+            on_published=self.sketch_process.committed,
         )
         table = StateTable(
             bootstrap=settings.kafka_bootstrap,

@@ -57,9 +57,11 @@ class PredictionFields(_Fields):
 class LabelFields(_Fields):
     """What is kept of a `labels` record."""
 
+    label_id: str = Field(max_length=512)
     model: ModelName
     version: StoredVersion
     variant: Variant
     correct: bool | None = None
     strength: LabelStrength
+    conflicting: bool = False
     labelled_at: AwareDatetime

@@ -67,6 +67,10 @@ class SketchProcess:
         }
         self.unreadable = 0
 
+    def committed(self) -> None:
+        """The batch's transaction committed."""
+        self._sketcher.committed()
+
     @property
     def sketcher_counts(self) -> SketchCounts:
         return self._sketcher.counts

@@ -27,6 +27,11 @@ def render_metrics(service: DriftService) -> str:
                 counts.skipped_no_reference,
             ),
             (
+                "labels_repeated_total",
+                "Labels republished with a label_id already measured, not counted again.",
+                counts.labels_repeated,
+            ),
+            (
                 "records_not_measured_total",
                 "Error answers and weak labels, not measured.",
                 counts.skipped_not_measured,

@@ -8,6 +8,7 @@ variant. A sketch covers one source partition, so its offsets say exactly what i
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,15 +95,54 @@ class SketchCounts:
     sketches: int = 0
     skipped_no_reference: int = 0
     skipped_not_measured: int = 0
+    labels_repeated: int = 0
+
+
+class RecentIds:
+    """The last `capacity` ids of committed batches, and those of the batch at hand.
+
+    The feedback service republishes a label with the same `label_id` after a crash
+    (at-least-once); soon after, and on the same `labels` partition (keyed by request), so
+    a bounded memory catches it before it counts twice. Ids join the memory only when
+    their batch's transaction commits: a batch processed again after a failed one must
+    not find its own labels already seen.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._pending: set[str] = set()
+
+    def begin(self) -> None:
+        self._pending = set()
+
+    def seen(self, identifier: str) -> bool:
+        """Whether `identifier` came before (committed, or earlier in this batch)."""
+        if identifier in self._ids or identifier in self._pending:
+            return True
+        self._pending.add(identifier)
+        return False
+
+    def commit(self) -> None:
+        for identifier in self._pending:
+            self._ids[identifier] = None
+        while len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+        self._pending = set()
 
 
 class Sketcher:
-    def __init__(self, references: References, sketching: Sketching) -> None:
+    def __init__(
+        self, references: References, sketching: Sketching, *, remembered_labels: int = 200_000
+    ) -> None:
         self._references = references
         self._sketching = sketching
+        self._labels_seen = RecentIds(remembered_labels)
         self.counts = SketchCounts()
 
     async def sketch(self, records: Sequence[StreamRecord]) -> list[DriftSketch]:
+        """One batch's sketches; call `committed` once its transaction has committed."""
+        self._labels_seen.begin()
         groups: dict[GroupKey, _Group] = {}
         for record in records:
             grouped = self._groupable(record)
@@ -122,6 +162,9 @@ class Sketcher:
         self.counts.sketches += len(sketches)
         return sketches
 
+    def committed(self) -> None:
+        self._labels_seen.commit()
+
     def _groupable(self, record: StreamRecord) -> tuple[GroupKey, datetime, Any] | None:
         fields = record.fields
         where = (record.topic, record.partition)
@@ -133,8 +176,11 @@ class Sketcher:
                 return None
             key = ("predictions", *where, fields.model, fields.version, fields.variant)
             return key, fields.created_at, fields.output
-        if fields.correct is None or fields.strength != "label":
-            return None  # weak evidence is not ground truth for an error rate
+        if fields.correct is None or fields.strength != "label" or fields.conflicting:
+            return None  # weak or disputed evidence is not ground truth for an error rate
+        if self._labels_seen.seen(fields.label_id):
+            self.counts.labels_repeated += 1
+            return None
         key = ("labels", *where, fields.model, fields.version, fields.variant)
         return key, fields.labelled_at, fields.correct
 

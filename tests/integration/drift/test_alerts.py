@@ -108,3 +108,25 @@ async def test_a_plain_consumer_reads_alerts_the_schema_describes(drift_factory:
     for payload in payloads:
         jsonschema.validate(payload, SCHEMA)
     assert payloads[0]["feature"] == "x0" and payloads[0]["status"] == "open"
+
+
+async def test_a_republished_label_counts_once(drift_factory: Any) -> None:
+    rng = np.random.default_rng(6)
+    labels = labels_for(MODEL, (rng.random(1200) < 0.9).tolist())
+    async with drift_factory() as harness:
+        await harness.send_labels(labels)
+        await harness.send_labels(labels[:300])  # the feedback service replays after a crash
+
+        async def settled() -> bool:
+            sketcher, judge = harness.service.sketch_process, harness.service.judge_process
+            assert sketcher is not None and judge is not None
+            return (
+                sketcher.sketcher_counts.labels_repeated == 300
+                and judge.sketches_applied == sketcher.sketcher_counts.sketches
+                and harness.measured_labels(MODEL) >= len(labels)
+            )
+
+        await eventually(settled, timeout=60, what="every label and every sketch judged")
+        metrics = harness.service.metrics_text()
+    assert harness.measured_labels(MODEL) == len(labels)
+    assert "modelbus_drift_labels_repeated_total 300.0" in metrics
