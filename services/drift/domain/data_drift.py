@@ -45,8 +45,21 @@ class DataDriftSignal:
 class DataDriftState:
     """Detector state of one model version; pure, restored exactly from `to_json()`."""
 
-    def __init__(self, profile: ReferenceProfile, settings: DataDriftSettings | None = None):
-        self.reference: CompiledReference = compile_reference(profile, settings)
+    def __init__(
+        self,
+        profile: ReferenceProfile,
+        settings: DataDriftSettings | None = None,
+        *,
+        compiled: CompiledReference | None = None,
+    ):
+        """`compiled` is `profile` compiled already (a judge restores the state every
+        batch; compiling it again each time cost milliseconds); it is used only if it was
+        compiled with these settings."""
+        settings = settings or DataDriftSettings()
+        fits = compiled is not None and compiled.settings == settings
+        self.reference: CompiledReference = (
+            compiled if compiled is not None and fits else compile_reference(profile, settings)
+        )
         numeric = len(self.reference.numeric.names)
         features = numeric + len(self.reference.categorical.names)
         self.levels = np.zeros((numeric, len(CHANNELS)))
@@ -116,8 +129,15 @@ class DataDriftState:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], profile: ReferenceProfile) -> DataDriftState:
-        state = cls(profile, DataDriftSettings.model_validate(data["settings"]))
+    def from_json(
+        cls,
+        data: dict[str, Any],
+        profile: ReferenceProfile,
+        *,
+        compiled: CompiledReference | None = None,
+    ) -> DataDriftState:
+        settings = DataDriftSettings.model_validate(data["settings"])
+        state = cls(profile, settings, compiled=compiled)
         state.levels = np.asarray(data["levels"], dtype=np.float64).reshape(state.levels.shape)
         state.open = np.asarray(data["open"], dtype=bool)
         state.window = None if data["window"] is None else DataSketch.from_json(data["window"])

@@ -64,7 +64,11 @@ class VersionMonitor:
         body = sketch.body
         if sketch.stream == "requests" and "data" in body:
             if self.data is None:
-                self.data = DataDriftState(self._reference.profile, self._settings.data)
+                self.data = DataDriftState(
+                    self._reference.profile,
+                    self._settings.data,
+                    compiled=self._compiled.inputs(self._reference),
+                )
             return self._data_signals("data", self.data, DataSketch.from_json(body["data"]))
         if sketch.stream == "predictions":
             return self._prediction_signals(sketch)
@@ -86,12 +90,13 @@ class VersionMonitor:
         signals: list[Signal] = []
         if "predicted" in body and sketch.variant in (None, "production"):
             if self.predicted is None:
-                profile = prediction_profile(self._reference)
-                if profile is not None:
-                    self.predicted = DataDriftState(profile, self._settings.data)
-            if self.predicted is not None:
-                predicted = DataSketch.from_json(body["predicted"])
-                signals += self._data_signals("prediction", self.predicted, predicted)
+                self.predicted = DataDriftState(
+                    prediction_profile(self._reference),
+                    self._settings.data,
+                    compiled=self._compiled.predictions(self._reference),
+                )
+            predicted = DataSketch.from_json(body["predicted"])
+            signals += self._data_signals("prediction", self.predicted, predicted)
         if "confidence" in body:
             variant = sketch.variant or "production"
             state = self.performance.get(variant)
@@ -140,19 +145,25 @@ class VersionMonitors:
         return VersionMonitor(reference, self._settings, self._compiled)
 
     def restore(self, reference: VersionReference, state: Mapping[str, Any]) -> VersionMonitor:
-        predicted_profile = prediction_profile(reference)
+        compiled = self._compiled
         return VersionMonitor(
             reference,
             self._settings,
-            self._compiled,
+            compiled,
             data=(
-                DataDriftState.from_json(state["data"], reference.profile)
+                DataDriftState.from_json(
+                    state["data"], reference.profile, compiled=compiled.inputs(reference)
+                )
                 if state.get("data")
                 else None
             ),
             predicted=(
-                DataDriftState.from_json(state["predicted"], predicted_profile)
-                if state.get("predicted") and predicted_profile is not None
+                DataDriftState.from_json(
+                    state["predicted"],
+                    prediction_profile(reference),
+                    compiled=compiled.predictions(reference),
+                )
+                if state.get("predicted")
                 else None
             ),
             concept={

@@ -26,9 +26,10 @@ from shared.contracts.base import FeatureValue
 from shared.kafka.stream_fields import ClassifierFields, RegressorFields
 from shared.profile import (
     CategoricalProfile,
+    ClassPredictionProfile,
     ColumnProfile,
-    NumericProfile,
     ReferenceProfile,
+    ScorePredictionProfile,
 )
 from shared.signature import label_text
 
@@ -44,22 +45,19 @@ class MonitorSettings:
     performance: PerformanceSettings = field(default_factory=PerformanceSettings)
 
 
-def prediction_profile(reference: VersionReference) -> ReferenceProfile | None:
+def prediction_profile(reference: VersionReference) -> ReferenceProfile:
     """The version's own predictions on its training rows when the registry has them,
     else its training target (what a faithful model predicts, roughly)."""
     profile = reference.profile
-    stored = getattr(profile, "predictions", None)
-    column: ColumnProfile | None = None
-    if stored is not None:
-        frequencies = getattr(stored, "frequencies", None)
-        values = getattr(stored, "values", None)
-        if isinstance(frequencies, Mapping):
-            column = CategoricalProfile(
-                count=int(getattr(stored, "rows", 1)), missing=0, frequencies=dict(frequencies)
-            )
-        elif isinstance(values, NumericProfile):
-            column = values
-    if column is None:
+    stored = profile.predictions
+    column: ColumnProfile
+    if isinstance(stored, ClassPredictionProfile):
+        column = CategoricalProfile(
+            count=stored.rows, missing=0, frequencies=dict(stored.frequencies)
+        )
+    elif isinstance(stored, ScorePredictionProfile):
+        column = stored.values
+    else:
         column = profile.target
     return ReferenceProfile(rows=profile.rows, features={PREDICTED: column}, target=column)
 
@@ -70,7 +68,7 @@ class Compiled:
     def __init__(self, settings: DataDriftSettings) -> None:
         self._settings = settings
         self._inputs: dict[tuple[str, int], CompiledReference] = {}
-        self._predictions: dict[tuple[str, int], CompiledReference | None] = {}
+        self._predictions: dict[tuple[str, int], CompiledReference] = {}
 
     def inputs(self, reference: VersionReference) -> CompiledReference:
         key = (reference.model, reference.version)
@@ -80,13 +78,13 @@ class Compiled:
             self._remember(self._inputs, key, found)
         return found
 
-    def predictions(self, reference: VersionReference) -> CompiledReference | None:
+    def predictions(self, reference: VersionReference) -> CompiledReference:
         key = (reference.model, reference.version)
-        if key not in self._predictions:
-            profile = prediction_profile(reference)
-            compiled = compile_reference(profile, self._settings) if profile else None
-            self._remember(self._predictions, key, compiled)
-        return self._predictions[key]
+        found = self._predictions.get(key)
+        if found is None:
+            found = compile_reference(prediction_profile(reference), self._settings)
+            self._remember(self._predictions, key, found)
+        return found
 
     @staticmethod
     def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -114,19 +112,17 @@ class VersionSketching:
     ) -> dict[str, Any]:
         body: dict[str, Any] = {}
         compiled = self._compiled.predictions(reference)
-        if compiled is not None:
-            if compiled.numeric.names:
-                values = np.array(
-                    [[o.value if isinstance(o, RegressorFields) else math.nan] for o in outputs]
-                )
-                body["predicted"] = sketch_batch(compiled, values, []).to_json()
-            else:
-                labels = [
-                    label_text(o.label) if isinstance(o, ClassifierFields) else None
-                    for o in outputs
-                ]
-                empty = np.empty((len(outputs), 0))
-                body["predicted"] = sketch_batch(compiled, empty, [labels]).to_json()
+        if compiled.numeric.names:
+            values = np.array(
+                [[o.value if isinstance(o, RegressorFields) else math.nan] for o in outputs]
+            )
+            body["predicted"] = sketch_batch(compiled, values, []).to_json()
+        else:
+            labels = [
+                label_text(o.label) if isinstance(o, ClassifierFields) else None for o in outputs
+            ]
+            empty = np.empty((len(outputs), 0))
+            body["predicted"] = sketch_batch(compiled, empty, [labels]).to_json()
         confidences = [_confidence(o) for o in outputs if isinstance(o, ClassifierFields)]
         if confidences:
             body["confidence"] = sketch_confidences(confidences).to_json()
