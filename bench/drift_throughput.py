@@ -30,7 +30,7 @@ from bench.feedback import (
 )
 from bench.kafka_io import make_producer, send_all
 from bench.measure import CpuMeter, MachineCpuMeter, cpu_breakdown, scrape_prometheus
-from bench.profiling import sampled
+from bench.profiling import folded_stacks, sampled
 from bench.report import progress
 from bench.stack import PARTITIONS, BenchStack, venv_command
 from bench.throughput import run_throughput
@@ -263,11 +263,7 @@ def loop_shares(folded: str) -> dict[str, float]:
     the sketcher's and the judge's batches, and fetching records for either."""
     samples = dict.fromkeys(LOOPS, 0)
     total = 0
-    for line in folded.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in folded_stacks(folded):
         total += count
         for name, frame in LOOPS.items():
             if frame in stack:

@@ -66,16 +66,20 @@ def sampled(
                 output.with_suffix(".txt").write_text(summarise(output.read_text()))
 
 
+def folded_stacks(folded: str) -> Iterator[tuple[str, int]]:
+    """(stack, samples) of each line of py-spy's folded output (`frame;frame;... count`)."""
+    for line in folded.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if stack and count_text.isdigit():
+            yield stack, int(count_text)
+
+
 def summarise(folded: str, *, top: int = TOP_FRAMES) -> str:
     """The hottest frames by own samples and by samples including callees."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in folded.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in folded_stacks(folded):
         total += count
         frames = stack.split(";")
         own[frames[-1]] += count
